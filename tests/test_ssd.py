@@ -1,0 +1,193 @@
+"""The pure-PyTorch SSD scan against a step-by-step recurrence written here."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from eegm2_sklearn.ops import resolve_backend, ssd_chunked_torch, ssd_scan, torch_chunk_size
+
+
+def recurrence(x, dt, A, B, C, D=None, z=None, dt_bias=None, initial_state=None):
+    """Mamba-2 recurrence, one time step after another, float64 (independent of the package)."""
+    b, l, h, p = x.shape
+    g, n = B.shape[-2:]
+    dt = F.softplus(dt + dt_bias) if dt_bias is not None else dt
+    state = torch.zeros(b, h, p, n, dtype=x.dtype) if initial_state is None else initial_state
+    out = torch.empty_like(x)
+    for t in range(l):
+        for head in range(h):
+            grp = head // (h // g)
+            decay = torch.exp(dt[:, t, head] * A[head])  # (b,)
+            inp = dt[:, t, head, None, None] * x[:, t, head, :, None] * B[:, t, grp, None, :]
+            state[:, head] = decay[:, None, None] * state[:, head] + inp
+            y = (state[:, head] * C[:, t, grp, None, :]).sum(-1)
+            if D is not None:
+                y = y + D[head] * x[:, t, head]
+            out[:, t, head] = y
+    if z is not None:
+        out = out * z * torch.sigmoid(z)
+    return out, state
+
+
+def random_inputs(b=2, l=45, h=4, p=3, g=1, n=5, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+
+    def r(*s):
+        return torch.randn(*s, generator=gen, dtype=dtype)
+
+    return dict(
+        x=r(b, l, h, p),
+        dt=r(b, l, h),
+        A=-torch.rand(h, generator=gen, dtype=dtype) * 4,
+        B=r(b, l, g, n),
+        C=r(b, l, g, n),
+        D=r(h),
+        z=r(b, l, h, p),
+        dt_bias=r(h),
+        initial_state=r(b, h, p, n),
+    )
+
+
+@pytest.mark.parametrize("ngroups", [1, 2])
+@pytest.mark.parametrize("length,chunk", [(45, 16), (16, 16), (1, 8), (70, 32), (13, 64)])
+@pytest.mark.parametrize("with_init", [False, True])
+def test_chunked_equals_recurrence(ngroups, length, chunk, with_init):
+    inp = random_inputs(l=length, g=ngroups)
+    init = inp.pop("initial_state") if with_init else None
+    inp.pop("initial_state", None)
+    y_ref, s_ref = recurrence(**inp, initial_state=None if init is None else init.clone())
+    y, s = ssd_chunked_torch(
+        inp["x"],
+        inp["dt"],
+        inp["A"],
+        inp["B"],
+        inp["C"],
+        chunk,
+        D=inp["D"],
+        z=inp["z"],
+        dt_bias=inp["dt_bias"],
+        dt_softplus=True,
+        initial_states=init,
+        return_final_states=True,
+    )
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(s, s_ref, atol=1e-10, rtol=1e-10)
+
+
+def test_chunk_size_does_not_change_result():
+    inp = random_inputs(l=200, h=2, g=1)
+    args = (inp["x"], inp["dt"].abs() * 0.1, inp["A"], inp["B"], inp["C"])
+    ys = [ssd_chunked_torch(*args, c, D=inp["D"]) for c in (8, 64, 256)]
+    for y in ys[1:]:
+        torch.testing.assert_close(y, ys[0], atol=1e-10, rtol=1e-10)
+
+
+def test_final_state_streams_across_calls():
+    """Scanning two halves with the carried state equals scanning the whole sequence."""
+    inp = random_inputs(l=50, g=2)
+    kw = dict(D=inp["D"], dt_bias=inp["dt_bias"], dt_softplus=True)
+    full = ssd_chunked_torch(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 16, **kw)
+    y1, s1 = ssd_chunked_torch(
+        inp["x"][:, :23],
+        inp["dt"][:, :23],
+        inp["A"],
+        inp["B"][:, :23],
+        inp["C"][:, :23],
+        16,
+        return_final_states=True,
+        **kw,
+    )
+    y2 = ssd_chunked_torch(
+        inp["x"][:, 23:],
+        inp["dt"][:, 23:],
+        inp["A"],
+        inp["B"][:, 23:],
+        inp["C"][:, 23:],
+        16,
+        initial_states=s1,
+        **kw,
+    )
+    torch.testing.assert_close(torch.cat([y1, y2], 1), full, atol=1e-10, rtol=1e-10)
+
+
+def test_dt_limit_clamps_step_sizes():
+    inp = random_inputs(l=20)
+    kw = dict(D=None, dt_softplus=True)
+    clamped = ssd_chunked_torch(
+        inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 8, dt_limit=(0.2, 0.5), **kw
+    )
+    manual_dt = F.softplus(inp["dt"]).clamp(0.2, 0.5)
+    ref = ssd_chunked_torch(inp["x"], manual_dt, inp["A"], inp["B"], inp["C"], 8)
+    torch.testing.assert_close(clamped, ref)
+
+
+def test_gradcheck_float64():
+    inp = random_inputs(b=1, l=11, h=2, p=2, g=1, n=3)
+    names = ["x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state"]
+    tensors = [inp[k].clone().requires_grad_(True) for k in names]
+
+    def f(x, dt, A, B, C, D, dt_bias, init):
+        y, s = ssd_chunked_torch(
+            x,
+            dt,
+            A,
+            B,
+            C,
+            4,
+            D=D,
+            dt_bias=dt_bias,
+            dt_softplus=True,
+            initial_states=init,
+            return_final_states=True,
+        )
+        return y, s
+
+    assert torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_low_precision_inputs_accumulate_in_float32(dtype):
+    inp = random_inputs(l=64, h=2, dtype=torch.float64)
+    args64 = (inp["x"], inp["dt"].abs() * 0.1, inp["A"], inp["B"], inp["C"])
+    ref = ssd_chunked_torch(*args64, 16, D=inp["D"])
+    y = ssd_chunked_torch(*(a.to(dtype) for a in args64), 16, D=inp["D"].to(dtype))
+    assert y.dtype == dtype
+    # the error is that of rounding the inputs and the output to `dtype`, not of accumulation
+    tol = 1e-4 if dtype == torch.float32 else 0.1
+    assert (y.double() - ref).abs().max() / ref.abs().max() < tol
+
+
+def test_backend_dispatch_on_cpu():
+    assert resolve_backend("auto", "cpu") == "torch"
+    assert resolve_backend("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="must be one of 'auto', 'torch', 'mamba_ssm'"):
+        resolve_backend("triton", "cpu")
+    with pytest.raises(ValueError, match="mamba_ssm"):
+        resolve_backend("mamba_ssm", "cpu")
+    inp = random_inputs(l=30, dtype=torch.float32)
+    y = ssd_scan(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], D=inp["D"], backend="auto")
+    ref = ssd_chunked_torch(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 64, D=inp["D"])
+    torch.testing.assert_close(y, ref)
+
+
+def test_torch_chunk_size_per_device():
+    assert torch_chunk_size("cpu") == 64
+    assert torch_chunk_size("cuda") == 128
+    assert torch_chunk_size("cpu", 32) == 32
+
+
+def test_long_decay_is_numerically_stable():
+    """Many chunks of strong decay: no NaN/inf, the state forgets as the recurrence says."""
+    b, l, h, p, n = 1, 4096, 1, 2, 2
+    x = torch.ones(b, l, h, p)
+    dt = torch.full((b, l, h), 1.0)
+    A = torch.tensor([-8.0])
+    B = torch.ones(b, l, 1, n)
+    C = torch.ones(b, l, 1, n)
+    y = ssd_chunked_torch(x, dt, A, B, C, 64)
+    assert torch.isfinite(y).all()
+    # steady state of s = e^-8 s + 1 is 1 / (1 - e^-8); y = n * s
+    torch.testing.assert_close(y[0, -1, 0], torch.full((p,), n / (1 - math.exp(-8.0))))
