@@ -1,0 +1,53 @@
+"""Turn the estimators' ``device`` parameter into a :class:`torch.device`."""
+
+from __future__ import annotations
+
+import torch
+
+from ._validation import PARAM_CHECKS, _invalid_param_line
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Resolve ``device`` to a usable :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device
+        ``"auto"`` picks the current CUDA GPU when PyTorch sees one, else the CPU.
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    ValueError
+        The value is not one of the above, CUDA is asked for but not available, or the
+        GPU index does not exist.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    check, expected = PARAM_CHECKS["device"]
+    if not check(device):
+        raise ValueError(f"Invalid value for {_invalid_param_line('device', device, expected)}")
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cpu":
+        return device
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but PyTorch sees no CUDA GPU "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). "
+            "Use device='cpu', or device='auto' to take a GPU only when there is one."
+        )
+    n_gpus = torch.cuda.device_count()
+    if device.index is not None and device.index >= n_gpus:
+        raise ValueError(
+            f"device={str(device)!r} was requested but only {n_gpus} CUDA GPU(s) exist "
+            f"(indices 0 to {n_gpus - 1}). Use device='cuda' or a valid index."
+        )
+    return device

@@ -1,0 +1,270 @@
+"""Save and load pretrained weights: a folder with ``model.safetensors`` and ``config.json``.
+
+``model.safetensors`` holds the network's state dict (safetensors format: no pickle, so
+loading a downloaded folder runs no code). ``config.json`` holds whatever the estimator needs
+to rebuild the network (hyper-parameters, ``n_chans``, ``sfreq``, channel names, scaling)
+plus two keys written here: ``"eegm2_sklearn_version"`` (the writer's package version) and
+``"format_version"`` (the layout of the folder, :data:`FORMAT_VERSION`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+#: Version of the folder layout written by :func:`save_pretrained`; bump it when the layout
+#: changes in a way older readers cannot handle.
+FORMAT_VERSION = 1
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def _package_version() -> str:
+    # imported at call time: the package's __init__ may import this module
+    from .. import __version__
+
+    return __version__
+
+
+class PretrainedNotFoundError(FileNotFoundError, ValueError):
+    """A pretrained folder or one of its files is missing.
+
+    Subclasses both :class:`FileNotFoundError` and :class:`ValueError`, so either
+    ``except`` clause catches it.
+    """
+
+
+def _to_json(value: Any, key: str) -> Any:
+    """Convert NumPy, tuple and path values to plain JSON types; refuse the rest."""
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"config key {k!r} in {key!r} is a {type(k).__name__}; JSON needs str keys."
+                )
+            out[k] = _to_json(v, f"{key}.{k}" if key else k)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, key) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(
+        f"config[{key!r}] is a {type(value).__name__} ({value!r:.60}), which JSON cannot "
+        "store; convert it to str, number, bool, None, list or dict."
+    )
+
+
+def save_pretrained(
+    path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]
+) -> Path:
+    """Write ``state_dict`` and ``config`` into the folder ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Folder to write; created with its parents if needed. Existing
+        ``model.safetensors`` and ``config.json`` in it are overwritten.
+    state_dict : dict of str to torch.Tensor
+        The network's weights; stored as contiguous CPU tensors (tied tensors are copied).
+    config : dict
+        JSON-serialisable settings (NumPy scalars, arrays, tuples and paths are converted).
+        ``"eegm2_sklearn_version"`` and ``"format_version"`` are set here.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The folder written.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save_pretrained(folder, {"w": torch.ones(2, 3)}, {"n_chans": 2})
+    >>> weights, config = load_pretrained(folder)
+    >>> weights["w"].shape, config["n_chans"], config["format_version"]
+    (torch.Size([2, 3]), 2, 1)
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"save_pretrained needs a folder path; {str(path)!r} is an existing file. "
+            "Choose a new folder name."
+        )
+    tensors = {}
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(
+                f"state_dict[{name!r}] is a {type(tensor).__name__}, not a torch.Tensor."
+            )
+        # clone: safetensors refuses tensors that share memory (tied weights, views)
+        tensors[name] = tensor.detach().to("cpu").contiguous().clone()
+    config = _to_json(dict(config), "")
+    config["eegm2_sklearn_version"] = _package_version()
+    config["format_version"] = FORMAT_VERSION
+    text = json.dumps(config, sort_keys=True, indent=2) + "\n"
+
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+    (path / CONFIG_NAME).write_text(text, encoding="utf-8")
+    return path
+
+
+def load_pretrained(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a folder written by :func:`save_pretrained`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder.
+    device : str or torch.device
+        Where to put the tensors.
+
+    Returns
+    -------
+    state_dict : dict of str to torch.Tensor
+        The weights.
+    config : dict
+        The saved config, including ``"eegm2_sklearn_version"`` and ``"format_version"``.
+
+    Raises
+    ------
+    PretrainedNotFoundError
+        The folder or one of its two files is missing (a ``FileNotFoundError`` and a
+        ``ValueError``).
+    ValueError
+        ``config.json`` is not valid JSON or not an eegm2_sklearn config, its
+        ``format_version`` is newer than this package reads, or the weights are unreadable.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> folder = save_pretrained(tempfile.mkdtemp(), {"b": torch.zeros(4)}, {})
+    >>> sorted(load_pretrained(folder)[0])
+    ['b']
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PretrainedNotFoundError(
+            f"No pretrained folder at {str(path)!r}. Pass the folder written by "
+            "save_pretrained (it holds model.safetensors and config.json)."
+        )
+    if not path.is_dir():
+        hint = (
+            f" Pass its folder {str(path.parent)!r} instead."
+            if path.name in (WEIGHTS_NAME, CONFIG_NAME)
+            else ""
+        )
+        raise ValueError(
+            f"{str(path)!r} is a file; expected the folder written by save_pretrained "
+            f"(holding {WEIGHTS_NAME} and {CONFIG_NAME}).{hint}"
+        )
+    missing = [n for n in (WEIGHTS_NAME, CONFIG_NAME) if not (path / n).is_file()]
+    if missing:
+        raise PretrainedNotFoundError(
+            f"The folder {str(path)!r} lacks {' and '.join(missing)}; expected both "
+            f"{WEIGHTS_NAME} and {CONFIG_NAME}, as written by save_pretrained. Save the "
+            "model again, or point to the right folder."
+        )
+
+    config_file = path / CONFIG_NAME
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{str(config_file)!r} is not valid JSON ({err}). Save the model again with "
+            "save_pretrained."
+        ) from err
+    if not isinstance(config, dict) or "format_version" not in config:
+        raise ValueError(
+            f"{str(config_file)!r} is not an eegm2_sklearn config (expected a JSON object "
+            "with a 'format_version' key). Save the model with save_pretrained."
+        )
+    version = config["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{str(config_file)!r} has format_version {version!r}; expected an int.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} was written by eegm2_sklearn "
+            f"{config.get('eegm2_sklearn_version', '(unknown version)')} in format version "
+            f"{version}; this eegm2_sklearn ({_package_version()}) reads format versions up to "
+            f"{FORMAT_VERSION}. Upgrade eegm2_sklearn (pip install -U eegm2_sklearn)."
+        )
+
+    weights_file = path / WEIGHTS_NAME
+    try:
+        state_dict = load_file(str(weights_file), device=str(device))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(
+            f"Cannot read the weights in {str(weights_file)!r} ({err}). The file is damaged "
+            "or not a safetensors file; save the model again with save_pretrained."
+        ) from err
+    return state_dict, config
+
+
+def check_state_dict_compatible(
+    expected: Mapping[str, torch.Tensor],
+    loaded: Mapping[str, torch.Tensor],
+    *,
+    source: str = "the pretrained weights",
+) -> None:
+    """Raise a ``ValueError`` listing missing, unexpected and mis-shaped tensors.
+
+    Parameters
+    ----------
+    expected : dict of str to torch.Tensor
+        The state dict of the freshly built network (e.g. ``module.state_dict()``).
+    loaded : dict of str to torch.Tensor
+        The weights read by :func:`load_pretrained`.
+    source : str
+        How to name ``loaded`` in the message (e.g. the folder).
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_state_dict_compatible({"w": torch.ones(2)}, {"w": torch.zeros(2)})
+    """
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    mismatched = [
+        f"{k}: expected {tuple(expected[k].shape)}, got {tuple(loaded[k].shape)}"
+        for k in sorted(set(expected) & set(loaded))
+        if tuple(expected[k].shape) != tuple(loaded[k].shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return
+
+    def _short(items: list[str]) -> str:
+        return ", ".join(items[:10]) + (
+            f", ... ({len(items) - 10} more)" if len(items) > 10 else ""
+        )
+
+    parts = []
+    if missing:
+        parts.append(f"missing tensors: {_short(missing)}")
+    if unexpected:
+        parts.append(f"unexpected tensors: {_short(unexpected)}")
+    if mismatched:
+        parts.append(f"shape mismatches: {_short(mismatched)}")
+    raise ValueError(
+        f"{source} do not fit this network ({'; '.join(parts)}). Build the network with the "
+        "same settings as the pretrained one (channels, widths, variant), or pretrain again "
+        "on data with these channels."
+    )
