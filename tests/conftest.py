@@ -1,0 +1,42 @@
+"""Shared pytest fixtures.
+
+Real EEG comes from the EEGMAT folder named by the environment variable ``EEGM2_DATA``,
+else ``../shared/data/eegmat`` beside the repository; tests that need it are skipped when
+the folder is absent. Fixtures are session-scoped and cached: do not modify what they
+return in place (copy first).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def eegmat_path() -> Path:
+    """Folder holding the EEGMAT EDF files (``SubjectNN_1.edf``, ``SubjectNN_2.edf``)."""
+    env = os.environ.get("EEGM2_DATA")
+    path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data" / "eegmat"
+    if not (path / "Subject00_1.edf").is_file():
+        pytest.skip(
+            f"EEGMAT data not found in {path}: set EEGM2_DATA to a folder holding "
+            "SubjectNN_1.edf / SubjectNN_2.edf (PhysioNet eegmat 1.0.0)."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def eegmat_epochs_small(eegmat_path):
+    """``(epochs, y, groups)``: subjects 0-3, 4-s windows at 128 Hz, 19 EEG channels.
+
+    ``y`` holds ``"rest"`` / ``"arithmetic"``, ``groups`` the subject ids; about 240
+    windows. Shared by the whole session: copy before changing it.
+    """
+    from eegm2_sklearn.datasets import fetch_eegmat, make_eegmat_epochs
+
+    raws = fetch_eegmat(subjects=[0, 1, 2, 3], path=eegmat_path, download=False, verbose=False)
+    return make_eegmat_epochs(raws, window_seconds=4.0, sfreq=128.0, verbose=False)
