@@ -1,0 +1,261 @@
+"""What EEGM2Pretrainer and EEGM2Classifier share: parameters, data preparation, the
+skorch net's construction and training, and batched inference."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import (
+    KFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import (
+    EarlyStopping,
+    GradientNormClipping,
+    LRScheduler,
+    ProgressBar,
+)
+from skorch.helper import predefined_split
+
+from ._device import resolve_device
+from ._inputs import EEGArray, to_eeg_array
+from ._scaling import scale_windows
+from ._validation import (
+    PARAM_CHECKS,
+    _one_of,
+    check_channels,
+    check_sfreq,
+    validate_params,
+)
+
+#: Names of the architecture parameters, shared with the models' constructors.
+ARCH_PARAMS = ("base_width", "d_state", "d_conv", "expand", "headdim", "chunk_size")
+
+#: Parameter checks of the estimators (the shared table plus estimator-only options).
+ESTIMATOR_CHECKS = {
+    **PARAM_CHECKS,
+    "lr_schedule": _one_of(("onecycle", "constant")),
+    "checkpointing": (lambda v: isinstance(v, bool), "True or False"),
+    "num_workers": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "an int >= 0",
+    ),
+    "features": _one_of(("stats", "mean")),
+    "hidden": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1"),
+    "base_width": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
+}
+
+#: Mamba-2 parameters that mamba-ssm excludes from weight decay.
+NO_WEIGHT_DECAY = ("*A_log", "*.D", "*dt_bias")
+
+#: Batches per epoch from which ``verbose=1`` adds a progress bar.
+PROGRESS_BAR_MIN_BATCHES = 20
+
+
+def seed_from(random_state) -> int | None:
+    """An int seed from ``random_state`` (None stays None: unseeded)."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+class EEGM2Base(BaseEstimator):
+    """Shared machinery; not public. Subclasses define ``__init__`` with the parameters."""
+
+    _net_class: type
+    _estimator_type_name = "EEGM2"
+
+    # ------------------------------------------------------------------ sklearn tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------------ data
+    def _validate_params(self) -> None:
+        validate_params(self, ESTIMATOR_CHECKS)
+
+    def _to_data(self, X, y=None, *, allow_raw: bool = False) -> EEGArray:
+        return to_eeg_array(
+            X,
+            y,
+            allow_raw=allow_raw,
+            window_seconds=getattr(self, "window_seconds", None),
+            window_stride_seconds=getattr(self, "window_stride_seconds", None),
+        )
+
+    def _record_shapes(self, data: EEGArray) -> None:
+        self.n_chans_ = data.n_chans
+        self.n_times_ = data.n_times
+        self.n_features_in_ = data.n_chans
+        self.sfreq_ = data.sfreq
+        self.ch_names_ = list(data.ch_names) if data.ch_names is not None else None
+
+    def _check_predict_data(self, X) -> EEGArray:
+        check_is_fitted(self, "module_")
+        data = to_eeg_array(X, allow_raw=False)
+        check_channels(self.n_chans_, self.ch_names_, data.n_chans, data.ch_names)
+        check_sfreq(self.sfreq_, data.sfreq)
+        return data
+
+    def _scale(self, X: np.ndarray):
+        return scale_windows(X, self.scaling)
+
+    # ------------------------------------------------------------------ training
+    def _device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def _arch_kwargs(self) -> dict[str, Any]:
+        kwargs = {name: getattr(self, name) for name in ARCH_PARAMS}
+        kwargs["backend"] = self.backend
+        if self.checkpointing:
+            kwargs["checkpointing"] = True
+        return kwargs
+
+    def _split(self, n: int, y: np.ndarray | None, seed: int | None):
+        """Train/validation indices for ``validation_split`` (None: all for training)."""
+        vs = self.validation_split
+        idx = np.arange(n)
+        if vs is None:
+            return idx, None
+        stratify = y is not None
+        if isinstance(vs, float):
+            cls = StratifiedShuffleSplit if stratify else ShuffleSplit
+            splitter = cls(n_splits=1, test_size=vs, random_state=seed)
+        elif isinstance(vs, (int, np.integer)):
+            cls = StratifiedKFold if stratify else KFold
+            splitter = cls(n_splits=int(vs), shuffle=True, random_state=seed)
+        else:
+            splitter = vs
+        train, valid = next(iter(splitter.split(idx.reshape(-1, 1), y)))
+        return np.asarray(train), np.asarray(valid)
+
+    def _callbacks(self, n_train: int, has_valid: bool) -> list:
+        n_batches = math.ceil(n_train / self.batch_size)
+        callbacks: list = []
+        if self.gradient_clip_value is not None:
+            callbacks.append(
+                ("grad_clip", GradientNormClipping(gradient_clip_value=self.gradient_clip_value))
+            )
+        if self.lr_schedule == "onecycle":
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.OneCycleLR,
+                        max_lr=self.lr,
+                        total_steps=self.max_epochs * n_batches,
+                        pct_start=0.1,
+                        step_every="batch",
+                    ),
+                )
+            )
+        if self.patience is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss" if has_valid else "train_loss",
+                        patience=self.patience,
+                        load_best=True,
+                    ),
+                )
+            )
+        if self.verbose >= 1 and n_batches >= PROGRESS_BAR_MIN_BATCHES:
+            callbacks.append(("progress", ProgressBar()))
+        for i, cb in enumerate(self.callbacks or []):
+            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        return callbacks
+
+    def _make_net(
+        self,
+        module,
+        module_kwargs,
+        criterion,
+        criterion_kwargs,
+        *,
+        n_train: int,
+        valid_dataset=None,
+        device: torch.device,
+    ):
+        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        net_kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
+        return self._net_class(
+            module,
+            criterion=criterion,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            optimizer__param_groups=[(p, {"weight_decay": 0.0}) for p in NO_WEIGHT_DECAY],
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None if valid_dataset is None else predefined_split(valid_dataset),
+            callbacks=self._callbacks(n_train, valid_dataset is not None),
+            device=str(device),
+            verbose=self.verbose,
+            iterator_train__shuffle=True,
+            iterator_train__num_workers=self.num_workers,
+            iterator_train__pin_memory=device.type == "cuda",
+            iterator_valid__num_workers=self.num_workers,
+            precision=self.precision,
+            **net_kwargs,
+        )
+
+    def _fit_net(self, net, X_train, y_train, seed: int | None):
+        """Initialise and train ``net`` under ``seed`` without touching global RNG state."""
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            net.initialize()
+            self._after_initialize(net)
+            net.partial_fit(X_train, y_train)
+        return net
+
+    def _after_initialize(self, net) -> None:
+        """Hook between initialisation and training (e.g. loading pretrained weights)."""
+
+    # ------------------------------------------------------------------ fitted state
+    @property
+    def module_(self) -> torch.nn.Module:
+        """The trained PyTorch module (the skorch net's ``module_``)."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_
+
+    @property
+    def history_(self):
+        """skorch History: per-epoch ``train_loss`` (and ``valid_loss``), durations, ..."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_")
+
+    # ------------------------------------------------------------------ inference
+    def _inference(self, X: np.ndarray, fn, batch_size: int | None = None) -> np.ndarray:
+        """``fn(module, batch)`` over ``X`` in batches, without autograd; numpy float32."""
+        module = self.module_
+        module.eval()
+        device = torch.device(self.net_.device)
+        bs = batch_size or self.batch_size
+        outs = []
+        with torch.inference_mode(), self.net_.autocast():
+            for start in range(0, len(X), bs):
+                xb = torch.as_tensor(X[start : start + bs], device=device)
+                outs.append(fn(module, xb).float().cpu().numpy())
+        return np.concatenate(outs, axis=0)

@@ -1,0 +1,396 @@
+"""EEGM2Pretrainer: self-supervised EEGM2 pretraining as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin
+
+from ..losses import TemporalSpectralLoss
+from ..models import EEGM2, STATISTICS, bottleneck_mean, bottleneck_statistics
+from ._base import ARCH_PARAMS, EEGM2Base, seed_from
+from ._inputs import EEGArray
+from ._net import ReconstructionNet
+from ._persistence import load_pretrained, save_pretrained
+from ._scaling import inverse_scale_windows
+
+
+class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
+    """Self-supervised EEGM2: learn to reconstruct EEG windows, then extract features.
+
+    Trains the EEGM2 U-Net (Mamba-2 blocks, multi-branch embedding) to reconstruct its
+    input with the temporal-spectral loss (no labels, no masking, as in the paper).
+    :meth:`transform` then gives the paper's linear-probe features: nine statistics over time
+    of each bottleneck channel, so ``make_pipeline(EEGM2Pretrainer(), LogisticRegression())``
+    is the paper's EEGM2 (Linear). The weights carry into
+    :class:`~eegm2_sklearn.EEGM2Classifier` through ``pretrained=``.
+
+    Parameters
+    ----------
+    window_seconds : float or None
+        Length of the windows cut from continuous recordings (``mne.io.Raw`` or a list of
+        Raw) with braindecode. Required for Raw input; ignored for windowed input.
+    window_stride_seconds : float or None
+        Stride between those windows (default: ``window_seconds``, no overlap).
+    alpha, beta : float
+        Weights of the temporal L1 and spectral terms of the loss (paper: 1 and 1).
+    features : {"stats", "mean"}
+        What :meth:`transform` returns: the paper's nine statistics per bottleneck channel
+        (``9 * 4 * base_width`` = 2304 features) or the time-mean of each channel (256).
+    lr : float
+        Peak learning rate of AdamW (paper: 5e-4).
+    max_epochs : int
+        Training epochs.
+    batch_size : int
+        Windows per batch (paper: 64). Also the batch size of inference.
+    weight_decay : float
+        AdamW weight decay (paper: 1e-2); not applied to ``A_log``, ``D``, ``dt_bias``.
+    lr_schedule : {"onecycle", "constant"}
+        ``"onecycle"``: one-cycle schedule peaking at ``lr`` after 10 % of the steps, as in
+        the paper.
+    gradient_clip_value : float or None
+        Gradient norm clipping (paper: 1.0).
+    validation_split : None, float, int or CV splitter
+        Held-out windows for the validation loss: a fraction, a number of folds (the
+        first fold is held out), or a scikit-learn splitter. None trains on everything.
+        Windows are split at random: windows of one recording land on both sides.
+    patience : int or None
+        Early stopping on the validation loss (training loss without validation).
+    scaling : {"robust", "percentile95", None}
+        Per-window, per-channel scaling before the network: ``"robust"`` subtracts the
+        median and divides by the interquartile range; ``"percentile95"`` divides by the 95th
+        percentile of ``|x|`` (the paper's TUAB scaling); None uses the data as given.
+        Scaling makes the model independent of the unit (volts, microvolts).
+    base_width, d_state, d_conv, expand, headdim, chunk_size : int
+        Network size (paper: 64, 16, 2, 8, 64, 256).
+    device : str or torch.device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    backend : {"auto", "torch", "mamba_ssm"}
+        SSD scan implementation; ``"auto"`` uses mamba-ssm's kernels on CUDA when installed.
+    precision : {"32", "bf16"}
+        ``"bf16"`` runs the network under bfloat16 autocast (GPU); the loss stays float32.
+    checkpointing : bool
+        Recompute the Mamba blocks in the backward pass instead of storing their activations
+        (less memory on long windows, some extra time).
+    num_workers : int
+        DataLoader worker processes.
+    random_state : int, RandomState or None
+        Seed of initialisation, shuffling and the validation split. The same seed and
+        data give the same weights on CPU.
+    verbose : int
+        0: silent; 1: a table per epoch, and a progress bar when epochs are long.
+    callbacks : list or None
+        Extra skorch callbacks (or ``(name, callback)`` tuples).
+
+    Attributes
+    ----------
+    net_ : ReconstructionNet
+        The fitted skorch net.
+    module_ : EEGM2
+        The trained network.
+    history_ : skorch.History
+        Per-epoch ``train_loss`` (and ``valid_loss``), ``dur``, ...
+    n_chans_, n_times_, sfreq_, ch_names_ :
+        Shape of the training windows; ``sfreq_`` and ``ch_names_`` are None for arrays.
+    n_features_in_ : int
+        Number of channels (scikit-learn's name).
+
+    See Also
+    --------
+    EEGM2Classifier : fine-tunes these weights with labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eegm2_sklearn import EEGM2Pretrainer
+    >>> X = np.random.default_rng(0).standard_normal((16, 4, 64)).astype("float32")
+    >>> pre = EEGM2Pretrainer(max_epochs=2, batch_size=8, base_width=8, expand=2,
+    ...                       headdim=8, d_state=4, random_state=0).fit(X)
+    >>> pre.transform(X).shape
+    (16, 288)
+    >>> pre.reconstruct(X).shape
+    (16, 4, 64)
+    """
+
+    _net_class = ReconstructionNet
+
+    def __init__(
+        self,
+        window_seconds: float | None = None,
+        window_stride_seconds: float | None = None,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        features: str = "stats",
+        *,
+        lr: float = 5e-4,
+        max_epochs: int = 50,
+        batch_size: int = 64,
+        weight_decay: float = 1e-2,
+        lr_schedule: str = "onecycle",
+        gradient_clip_value: float | None = 1.0,
+        validation_split=None,
+        patience: int | None = None,
+        scaling: str | None = "robust",
+        base_width: int = 64,
+        d_state: int = 16,
+        d_conv: int = 2,
+        expand: int = 8,
+        headdim: int = 64,
+        chunk_size: int = 256,
+        device="auto",
+        backend: str = "auto",
+        precision: str = "32",
+        checkpointing: bool = False,
+        num_workers: int = 0,
+        random_state=None,
+        verbose: int = 0,
+        callbacks=None,
+    ) -> None:
+        self.window_seconds = window_seconds
+        self.window_stride_seconds = window_stride_seconds
+        self.alpha = alpha
+        self.beta = beta
+        self.features = features
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.gradient_clip_value = gradient_clip_value
+        self.validation_split = validation_split
+        self.patience = patience
+        self.scaling = scaling
+        self.base_width = base_width
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.headdim = headdim
+        self.chunk_size = chunk_size
+        self.device = device
+        self.backend = backend
+        self.precision = precision
+        self.checkpointing = checkpointing
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Pretrain EEGM2 by reconstruction.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_channels, n_times), mne.Epochs, list of Epochs,
+            mne.io.Raw, list of Raw or braindecode dataset
+            Windows, or continuous recordings cut into windows of ``window_seconds``.
+            MNE objects are read in volts, arrays as given (see ``scaling``).
+        y : None
+            Ignored (self-supervised).
+
+        Returns
+        -------
+        self : EEGM2Pretrainer
+        """
+        self._validate_params()
+        data = self._to_data(X, allow_raw=True)
+        self._record_shapes(data)
+        Z, _ = self._scale(data.X)
+        seed = seed_from(self.random_state)
+        train, valid = self._split(len(Z), None, seed)
+        net = self._build_net(
+            n_train=len(train),
+            valid_dataset=None if valid is None else _dataset(Z[valid]),
+        )
+        self.net_ = self._fit_net(net, Z[train], None, seed)
+        return self
+
+    def _module_kwargs(self) -> dict:
+        return dict(
+            n_chans=self.n_chans_,
+            n_times=self.n_times_,
+            sfreq=self.sfreq_,
+            **self._arch_kwargs(),
+        )
+
+    def _build_net(self, n_train: int, valid_dataset=None):
+        return self._make_net(
+            EEGM2,
+            self._module_kwargs(),
+            TemporalSpectralLoss,
+            {"alpha": self.alpha, "beta": self.beta},
+            n_train=n_train,
+            valid_dataset=valid_dataset,
+            device=self._device(),
+        )
+
+    # ------------------------------------------------------------------ inference
+    def transform(self, X) -> np.ndarray:
+        """Bottleneck features of each window.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_channels, n_times), mne.Epochs or list of Epochs
+            Windows with the fitted channels; any length ``>= 8``.
+
+        Returns
+        -------
+        features : ndarray, shape (n_epochs, 9 * 4 * base_width) or (n_epochs, 4 * base_width)
+            ``features="stats"``: min, max, mean, std and 5/25/50/75/95 % quantiles over
+            time of each bottleneck channel, statistic-major (see
+            :data:`eegm2_sklearn.models.STATISTICS`); ``features="mean"``: time means.
+        """
+        data = self._check_predict_data(X)
+        Z, _ = self._scale(data.X)
+        pool = bottleneck_statistics if self.features == "stats" else bottleneck_mean
+        return self._inference(Z, lambda m, xb: pool(m.encode(xb)))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the :meth:`transform` columns, e.g. ``"q95_ch17"``."""
+        n = 4 * self.base_width
+        stats = STATISTICS if self.features == "stats" else ("mean",)
+        return np.asarray([f"{s}_ch{c}" for s in stats for c in range(n)], dtype=object)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """The network's reconstruction, in the units of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_channels, n_times), mne.Epochs or list of Epochs
+
+        Returns
+        -------
+        X_hat : ndarray, shape (n_epochs, n_channels, n_times)
+            Float32; the per-window scaling is undone, so MNE input comes back in volts.
+        """
+        data = self._check_predict_data(X)
+        Z, stats = self._scale(data.X)
+        Z_hat = self._inference(Z, lambda m, xb: m(xb))
+        return inverse_scale_windows(Z_hat, stats)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean temporal-spectral loss over windows (higher is better).
+
+        Computed on the scaled windows, like the training loss.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_channels, n_times), mne.Epochs or list of Epochs
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        data = self._check_predict_data(X)
+        Z, _ = self._scale(data.X)
+        loss_fn = TemporalSpectralLoss(self.alpha, self.beta)
+        losses = self._inference(Z, lambda m, xb: loss_fn(m(xb), xb).reshape(1) * len(xb))
+        return -float(losses.sum() / len(Z))
+
+    # ------------------------------------------------------------------ persistence
+    def _config(self) -> dict:
+        params = {
+            k: v
+            for k, v in self.get_params(deep=False).items()
+            if k not in ("callbacks", "random_state", "device", "validation_split")
+        }
+        return {
+            "estimator": type(self).__name__,
+            "params": params,
+            "architecture": {k: getattr(self, k) for k in ARCH_PARAMS},
+            "n_chans": self.n_chans_,
+            "n_times": self.n_times_,
+            "sfreq": self.sfreq_,
+            "ch_names": self.ch_names_,
+            "scaling": self.scaling,
+        }
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Save the weights and settings to a folder.
+
+        The folder holds ``model.safetensors`` (the EEGM2 state dict) and ``config.json``
+        (parameters, architecture, channels, sampling rate, scaling, package version).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder to write (created if needed).
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        return save_pretrained(path, state, self._config())
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **params) -> EEGM2Pretrainer:
+        """Load a pretrainer saved with :meth:`save_pretrained`, ready to transform.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder written by :meth:`save_pretrained`.
+        **params
+            Parameters to override (e.g. ``device="cpu"``, ``max_epochs`` for refitting).
+
+        Returns
+        -------
+        pretrainer : EEGM2Pretrainer
+            Fitted: :meth:`transform`, :meth:`reconstruct`, :meth:`score` work. Calling
+            :meth:`fit` trains from scratch; pass it as ``pretrained=`` to a classifier to
+            fine-tune.
+        """
+        state_dict, config = load_pretrained(path)
+        if config.get("estimator") != cls.__name__:
+            raise ValueError(
+                f"{os.fspath(path)!r} holds a {config.get('estimator')!r}, not an "
+                f"{cls.__name__}; load it with the matching class."
+            )
+        valid = cls().get_params(deep=False)
+        kwargs = {k: v for k, v in config["params"].items() if k in valid}
+        kwargs.update(params)
+        est = cls(**kwargs)
+        est._validate_params()
+        est._record_shapes(
+            EEGArray(
+                np.empty((0, config["n_chans"], config["n_times"]), np.float32),
+                config["sfreq"],
+                config["ch_names"],
+            )
+        )
+        net = est._build_net(n_train=1)
+        net.initialize()
+        net.module_.load_state_dict(state_dict, strict=True)
+        est.net_ = net
+        return est
+
+
+def _dataset(Z: np.ndarray):
+    from skorch.dataset import Dataset
+
+    return Dataset(Z, None)
+
+
+def pretrained_weights(pretrained, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """State dict and config of a fitted :class:`EEGM2Pretrainer` or a saved folder."""
+    if isinstance(pretrained, EEGM2Pretrainer):
+        if not hasattr(pretrained, "net_"):
+            raise ValueError(
+                "pretrained is an EEGM2Pretrainer that has not been fitted; call its fit() "
+                "first, or pass the folder written by save_pretrained."
+            )
+        state = {k: v.detach().to(device) for k, v in pretrained.module_.state_dict().items()}
+        return state, pretrained._config()
+    state, config = load_pretrained(pretrained, device=device)
+    if config.get("estimator") != EEGM2Pretrainer.__name__:
+        raise ValueError(
+            f"{os.fspath(pretrained)!r} does not hold EEGM2Pretrainer weights (it holds "
+            f"{config.get('estimator')!r})."
+        )
+    return state, config
