@@ -191,3 +191,102 @@ def test_long_decay_is_numerically_stable():
     assert torch.isfinite(y).all()
     # steady state of s = e^-8 s + 1 is 1 / (1 - e^-8); y = n * s
     torch.testing.assert_close(y[0, -1, 0], torch.full((p,), n / (1 - math.exp(-8.0))))
+
+
+def _scan_with(inp, chunk, method, init=None):
+    return ssd_chunked_torch(
+        inp["x"],
+        inp["dt"],
+        inp["A"],
+        inp["B"],
+        inp["C"],
+        chunk,
+        D=inp["D"],
+        z=inp["z"],
+        dt_bias=inp["dt_bias"],
+        dt_softplus=True,
+        initial_states=init,
+        return_final_states=True,
+        method=method,
+    )
+
+
+@pytest.mark.parametrize("method", ["factored", "quadratic"])
+@pytest.mark.parametrize("length,chunk,ngroups", [(45, 16, 1), (300, 8, 2), (1000, 8, 1)])
+def test_both_methods_equal_recurrence(method, length, chunk, ngroups):
+    """300 / 8 and 1000 / 8 exceed STATE_BLOCK chunks: the blockwise state passing runs."""
+    inp = random_inputs(l=length, g=ngroups)
+    inp["dt"] = inp["dt"] * 0.3  # decays the factored form can take at these chunk sizes
+    init = inp.pop("initial_state")
+    y_ref, s_ref = recurrence(**inp, initial_state=init.clone())
+    y, s = _scan_with(inp, chunk, method, init)
+    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(s, s_ref, atol=1e-10, rtol=1e-10)
+
+
+def test_blockwise_state_passing_equals_direct():
+    from eegm2_sklearn.ops.ssd_torch import _pass_states, _pass_states_direct
+
+    gen = torch.Generator().manual_seed(1)
+    states = torch.randn(2, 3, 150, 5, generator=gen, dtype=torch.float64)
+    log_decay = -torch.rand(2, 3, 150, generator=gen, dtype=torch.float64) * 3
+    init = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64)
+    direct = _pass_states_direct(states, log_decay, init)
+    for block in (4, 7, 64):
+        blocked = _pass_states(states, log_decay, init, block=block)
+        torch.testing.assert_close(blocked, direct, atol=1e-12, rtol=1e-12)
+
+
+def test_factored_halves_chunk_then_falls_back():
+    """Strong decays: smaller chunks for the factored form, the quadratic form beyond."""
+    from eegm2_sklearn.ops.ssd_torch import FACTORED_MAX_LOG_RANGE, _factored_chunk
+
+    limit = FACTORED_MAX_LOG_RANGE[torch.float64]
+    per_step = torch.full((1, 256, 2), -limit / 20)  # a chunk of 20 steps is at the limit
+    assert _factored_chunk(per_step.double(), 64, torch.float64) == 16
+    assert _factored_chunk(-per_step.double() * 0 - limit, 64, torch.float64) is None
+
+    inp = random_inputs(l=64, h=2)
+    inp["A"] = torch.full((2,), -1e4, dtype=torch.float64)  # exp(dt A) underflows
+    inp.pop("initial_state")
+    y_ref, s_ref = recurrence(**inp)
+    y, s = _scan_with(inp, 16, "auto")
+    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
+    with pytest.raises(ValueError, match="method='auto'"):
+        _scan_with(inp, 16, "factored")
+    with pytest.raises(ValueError, match="method must be one of"):
+        _scan_with(inp, 16, "fast")
+
+
+@pytest.mark.parametrize("method", ["factored", "quadratic"])
+def test_gradcheck_both_methods_two_groups(method):
+    inp = random_inputs(b=1, l=13, h=4, p=2, g=2, n=3)
+    names = ["x", "dt", "B", "C", "D", "dt_bias", "initial_state"]
+    tensors = [inp[k].clone().requires_grad_(True) for k in names]
+
+    def f(x, dt, B, C, D, dt_bias, init):
+        return ssd_chunked_torch(
+            x,
+            dt,
+            inp["A"],
+            B,
+            C,
+            4,
+            D=D,
+            dt_bias=dt_bias,
+            dt_softplus=True,
+            initial_states=init,
+            return_final_states=True,
+            method=method,
+        )
+
+    assert torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-6)
+
+
+def test_bfloat16_products_stay_close_to_float32():
+    inp = random_inputs(b=2, l=200, h=4, p=16, n=8, dtype=torch.float32)
+    args = (inp["x"], inp["dt"].abs() * 0.1, inp["A"], inp["B"], inp["C"])
+    ref = ssd_chunked_torch(*args, 64, D=inp["D"])
+    y = ssd_chunked_torch(*(a.bfloat16() for a in args), 64, D=inp["D"])
+    assert y.dtype == torch.bfloat16
+    assert ((y.float() - ref).abs().max() / ref.abs().max()).item() < 3e-2

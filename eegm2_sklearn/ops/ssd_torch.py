@@ -16,12 +16,39 @@ Instead of a sequential loop it follows the four steps of the SSD algorithm
 3. inter-chunk recurrence that carries the states across chunks;
 4. the contribution of the carried state to every output of the next chunk.
 
+Two exact ways to do step 1 (``method``):
+
+``"factored"`` (the fast default)
+    Inside a chunk the log-decays ``cs_t`` (cumulative sums of ``dt * A``) fall
+    monotonically, and the decay between positions ``s <= l`` factorises,
+    ``exp(cs_l - cs_s) = exp(cs_l - m) * exp(m - cs_s)``, with ``m`` the middle of the
+    chunk's range. The per-head ``(L, L)`` decay matrix then never exists: the input is
+    scaled by ``exp(m - cs_s)``, multiplied by the masked ``C B^T`` that all heads of a
+    group share (one large batched product per chunk), and the result is scaled by
+    ``exp(cs_l - m)``. Both factors lie in ``[exp(-R/2), exp(R/2)]`` with ``R`` the
+    chunk's total log-decay, so this is used only while ``R`` stays far from the
+    overflow of the compute dtype (:data:`FACTORED_MAX_LOG_RANGE`); otherwise the chunk
+    is halved, down to :data:`FACTORED_MIN_CHUNK`, before giving up on it.
+``"quadratic"``
+    The textbook form: the ``(L, L)`` decay matrix ``exp(segsum(dt * A))`` of every head,
+    times ``C B^T``. Always safe, more memory and time. ``"auto"`` falls back to it when
+    the factored form cannot be used.
+
+Step 3 runs as a product with the segment-sum decay matrix of the chunks for up to
+:data:`STATE_BLOCK` chunks, and blockwise (recursively) for more, so its cost stays
+linear in the number of chunks.
+
 The sequence is zero-padded on the right to a multiple of the chunk size. That is exact: the
 scan is causal, and padded steps have ``dt = 0``, so they neither decay nor feed the state
 (the final state is unchanged by them).
 
+Precision: float64 inputs compute in float64; float32 and float16 in float32. bfloat16
+inputs (as under CUDA autocast) run the large batched products in bfloat16 (the kernels
+accumulate in float32) and everything else -- step sizes, log-decays, the exponentials,
+``C B^T`` and the state recurrence -- in float32.
+
 Shapes (``b`` batch, ``l`` length, ``h`` heads, ``p`` headdim, ``g`` groups, ``n`` d_state,
-``c`` chunks, ``L``/``s`` positions inside a chunk)::
+``c`` chunks, ``L``/``s`` positions inside a chunk, ``r`` heads per group)::
 
     x (b, l, h, p)   dt (b, l, h)   A (h,)   B, C (b, l, g, n)   D (h,) or (h, p)
     z (b, l, h, p)   initial_states / final_states (b, h, p, n)
@@ -35,7 +62,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ssd_chunked_torch", "ssd_sequential_reference"]
+__all__ = [
+    "FACTORED_MAX_LOG_RANGE",
+    "FACTORED_MIN_CHUNK",
+    "METHODS",
+    "STATE_BLOCK",
+    "ssd_chunked_torch",
+    "ssd_sequential_reference",
+]
+
+#: Ways to compute the intra-chunk term (see the module docstring).
+METHODS = ("auto", "factored", "quadratic")
+
+#: Largest total log-decay ``R`` of a chunk for which the factored form is used, per compute
+#: dtype: its factors reach ``exp(R / 2)`` (float32: ``exp(60) ~ 1e26``, far below the
+#: overflow at ``3e38`` even after multiplication by the inputs and summation).
+FACTORED_MAX_LOG_RANGE = {torch.float32: 120.0, torch.float64: 1200.0}
+
+#: The factored form halves its chunk while a chunk's log-decay is too large, down to this.
+FACTORED_MIN_CHUNK = 8
+
+#: Chunks handled by one segment-sum product in the inter-chunk recurrence; more chunks are
+#: processed blockwise.
+STATE_BLOCK = 64
 
 
 def _discretise_dt(
@@ -68,6 +117,166 @@ def _stable_segsum(a: Tensor) -> Tensor:
     return seg.masked_fill(~lower, -math.inf)
 
 
+def _pass_states_direct(states: Tensor, log_decay: Tensor, init: Tensor) -> Tensor:
+    """Inter-chunk recurrence ``H_{k+1} = exp(log_decay_k) H_k + states_k`` by one product.
+
+    states : (..., K, F)   log_decay : (..., K)   init : (..., F)
+    returns (..., K + 1, F): ``H_0 = init`` (state entering chunk 0) ... ``H_K`` (final).
+    """
+    vals = torch.cat([init.unsqueeze(-2), states], dim=-2)  # (..., K+1, F)
+    totals = F.pad(log_decay, (1, 0))  # (..., K+1)
+    decay = torch.exp(_stable_segsum(totals))  # (..., K+1, K+1), lower triangular
+    return decay @ vals
+
+
+def _pass_states(states: Tensor, log_decay: Tensor, init: Tensor, block: int = STATE_BLOCK):
+    """Same as :func:`_pass_states_direct`, blockwise when there are more than ``block`` chunks.
+
+    Chunks are grouped in blocks of ``block``; each block runs the direct product from a zero
+    state, the blocks' own final states are carried across blocks by the same function
+    (recursively), and each block's entering state is then decayed into its chunks. Work is
+    linear in the number of chunks.
+    """
+    K = states.shape[-2]
+    if K <= block:
+        return _pass_states_direct(states, log_decay, init)
+    pad = (-K) % block
+    if pad:  # appended chunks with no input and no decay change nothing before them
+        states = F.pad(states, (0, 0, 0, pad))
+        log_decay = F.pad(log_decay, (0, pad))
+    nb = (K + pad) // block
+    lead = states.shape[:-2]
+    st = states.reshape(*lead, nb, block, states.shape[-1])
+    ld = log_decay.reshape(*lead, nb, block)
+    local = _pass_states_direct(st, ld, torch.zeros_like(st[..., 0, :]))  # (..., nb, blk+1, F)
+    block_out = _pass_states(local[..., -1, :], ld.sum(-1), init, block)  # (..., nb+1, F)
+    # state entering chunk j of block i: local part + decay since the block start * entering
+    since_start = torch.cumsum(F.pad(ld[..., :-1], (1, 0)), dim=-1)  # (..., nb, blk)
+    entering = local[..., :-1, :] + torch.exp(since_start)[..., None] * block_out[..., :-1, None, :]
+    entering = entering.reshape(*lead, nb * block, states.shape[-1])[..., :K, :]
+    return torch.cat([entering, block_out[..., -1:, :]], dim=-2)
+
+
+def _factored_chunk(dA: Tensor, chunk: int, dtype: torch.dtype) -> int | None:
+    """Largest chunk ``<= chunk`` (halving) for which the factored form is safe, or ``None``."""
+    limit = FACTORED_MAX_LOG_RANGE[dtype]
+    batch, length, nheads = dA.shape
+    while True:
+        pad = (-length) % chunk
+        per_chunk = F.pad(dA, (0, 0, 0, pad)).view(batch, -1, chunk, nheads).sum(2)
+        if -float(per_chunk.min()) <= limit:
+            return chunk
+        if chunk <= FACTORED_MIN_CHUNK:
+            return None
+        chunk = max(chunk // 2, FACTORED_MIN_CHUNK)
+
+
+def _ssd_factored(x, dt_c, dA, B_c, C_c, init, chunk, mm_dtype, cdt):
+    """Intra-chunk term, chunk states and state passing with the factored decay.
+
+    x (b, l, h, p), dt_c / dA (b, l, h), B_c / C_c (b, l, g, n), init (b, g, n, r, p) or None.
+    Returns ``Y`` (b, l, h, p) *without* the ``exp(cs_l - m)`` output factor applied, that
+    factor ``a`` (b, l, h), and the final state (b, g, n, r, p).
+    """
+    batch, length, nheads, headdim = x.shape
+    ngroups, d_state = B_c.shape[-2:]
+    r = nheads // ngroups
+    pad = (-length) % chunk
+    if pad:
+        dt_c = F.pad(dt_c, (0, 0, 0, pad))
+        dA = F.pad(dA, (0, 0, 0, pad))
+        B_c = F.pad(B_c, (0, 0, 0, 0, 0, pad))
+        C_c = F.pad(C_c, (0, 0, 0, 0, 0, pad))
+    nc = (length + pad) // chunk
+    cs = torch.cumsum(dA.view(batch, nc, chunk, nheads), dim=2)  # (b, c, L, h)
+    half = 0.5 * cs[:, :, -1]  # m: middle of each chunk's log-decay range, (b, c, h)
+    a = torch.exp(cs - half[:, :, None])  # exp(cs_l - m) in [e^{-R/2}, e^{R/2}]
+    scale_in = dt_c.view(batch, nc, chunk, nheads) * torch.exp(half[:, :, None] - cs)
+    scale_in = scale_in.reshape(batch, nc * chunk, nheads)[:, :length]
+    # u_s = dt_s exp(m - cs_s) x_s: the only full-size tensor built before the products
+    u = x.to(mm_dtype) * scale_in.to(mm_dtype)[..., None]
+    if pad:
+        u = F.pad(u, (0, 0, 0, 0, 0, pad))
+    # (b, c, g, L, r p): heads of a group side by side, so one product serves them all
+    u = u.view(batch, nc, chunk, ngroups, r * headdim).transpose(2, 3)
+    Bt = B_c.view(batch, nc, chunk, ngroups, d_state).transpose(2, 3)  # (b, c, g, L, n)
+    Ct = C_c.view(batch, nc, chunk, ngroups, d_state).transpose(2, 3)
+    CB = torch.tril(Ct @ Bt.transpose(-1, -2))  # (b, c, g, L, L), causal
+    Y = CB.to(mm_dtype) @ u  # (b, c, g, L, r p)
+
+    # chunk states S_c = exp(m) * B^T u  (b, c, g, n, r, p), in the compute dtype
+    e_half = torch.exp(half).view(batch, nc, ngroups, 1, r, 1)
+    S = (Bt.transpose(-1, -2).to(mm_dtype) @ u).to(cdt).view(batch, nc, ngroups, d_state, r, -1)
+    S = S * e_half
+    # inter-chunk recurrence over c, in the layout (b, g, r, c, n p)
+    S = S.permute(0, 2, 4, 1, 3, 5).reshape(batch, ngroups, r, nc, d_state * headdim)
+    log_decay = (2.0 * half).view(batch, nc, ngroups, r).permute(0, 2, 3, 1)  # (b, g, r, c)
+    if init is None:
+        init = S.new_zeros(batch, ngroups, r, d_state * headdim)
+    else:
+        init = init.permute(0, 1, 3, 2, 4).reshape(batch, ngroups, r, d_state * headdim)
+    H = _pass_states(S, log_decay, init)  # (b, g, r, c+1, n p)
+    final = H[..., -1, :].view(batch, ngroups, r, d_state, headdim)
+    # entering states, scaled by exp(m), back to (b, c, g, n, r p)
+    H = H[..., :-1, :].view(batch, ngroups, r, nc, d_state, headdim)
+    H = H.permute(0, 3, 1, 4, 2, 5) * e_half
+    H = H.reshape(batch, nc, ngroups, d_state, r * headdim).to(mm_dtype)
+    # Y += C H: what the entering state adds to every output of its chunk
+    Y = torch.baddbmm(
+        Y.reshape(-1, chunk, r * headdim),
+        Ct.to(mm_dtype).reshape(-1, chunk, d_state),
+        H.reshape(-1, d_state, r * headdim),
+    )
+    Y = Y.view(batch, nc, ngroups, chunk, r, headdim).transpose(2, 3)
+    Y = Y.reshape(batch, nc * chunk, nheads, headdim)[:, :length]
+    a = a.reshape(batch, nc * chunk, nheads)[:, :length]
+    return Y, a, final
+
+
+def _ssd_quadratic(x, dt_c, dA, B_c, C_c, init, chunk, cdt):
+    """Textbook SSD with the per-head ``(L, L)`` decay matrices (always safe)."""
+    batch, length, nheads, headdim = x.shape
+    ngroups, d_state = B_c.shape[-2:]
+    r = nheads // ngroups
+    x_c = x.to(cdt)
+    pad = (-length) % chunk
+    if pad:
+        x_c = F.pad(x_c, (0, 0, 0, 0, 0, pad))
+        B_c = F.pad(B_c, (0, 0, 0, 0, 0, pad))
+        C_c = F.pad(C_c, (0, 0, 0, 0, 0, pad))
+        dt_c = F.pad(dt_c, (0, 0, 0, pad))  # dt = 0: no decay, no input
+        dA = F.pad(dA, (0, 0, 0, pad))
+    nc = (length + pad) // chunk
+    cs = chunk
+
+    xdt = (x_c * dt_c[..., None]).view(batch, nc, cs, ngroups, r, headdim)
+    B_c = B_c.view(batch, nc, cs, ngroups, d_state)
+    C_c = C_c.view(batch, nc, cs, ngroups, d_state)
+    dA = dA.view(batch, nc, cs, ngroups, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, L)
+    dA_cs = torch.cumsum(dA, dim=-1)
+
+    CB = torch.einsum("bclgn,bcsgn->bcgls", C_c, B_c)  # (b, c, g, L, L)
+    causal = torch.tril(torch.ones(cs, cs, dtype=torch.bool, device=x.device))
+    seg = dA_cs[..., :, None] - dA_cs[..., None, :]  # (b, c, g, r, L, L)
+    decay = torch.exp(seg.masked_fill(~causal, -math.inf))
+    M = CB[:, :, :, None] * decay
+    y = torch.einsum("bcgrls,bcsgrp->bclgrp", M, xdt)  # (b, c, L, g, r, p)
+
+    decay_to_end = torch.exp(dA_cs[..., -1:] - dA_cs)  # (b, c, g, r, L)
+    states = torch.einsum("bcsgn,bcgrs,bcsgrp->bgrcnp", B_c, decay_to_end, xdt)
+    states = states.reshape(batch, ngroups, r, nc, d_state * headdim)
+    if init is None:
+        init = states.new_zeros(batch, ngroups, r, d_state * headdim)
+    else:
+        init = init.permute(0, 1, 3, 2, 4).reshape(batch, ngroups, r, d_state * headdim)
+    H = _pass_states(states, dA_cs[..., -1].permute(0, 2, 3, 1), init)  # (b, g, r, c+1, n p)
+    final = H[..., -1, :].view(batch, ngroups, r, d_state, headdim)
+    H = H[..., :-1, :].view(batch, ngroups, r, nc, d_state, headdim)
+    y = y + torch.einsum("bclgn,bgrcnp,bcgrl->bclgrp", C_c, H, torch.exp(dA_cs))
+    y = y.reshape(batch, nc * cs, nheads, headdim)[:, :length]
+    return y, final
+
+
 def ssd_chunked_torch(
     x: Tensor,
     dt: Tensor,
@@ -82,6 +291,8 @@ def ssd_chunked_torch(
     dt_limit: tuple[float, float] = (0.0, math.inf),
     initial_states: Tensor | None = None,
     return_final_states: bool = False,
+    *,
+    method: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Run the Mamba-2 selective scan with the chunked SSD algorithm.
 
@@ -109,86 +320,75 @@ def ssd_chunked_torch(
     dt_limit : tuple of float
     initial_states : Tensor, shape (batch, nheads, headdim, d_state), optional
     return_final_states : bool
+    method : {"auto", "factored", "quadratic"}
+        Form of the intra-chunk term (module docstring). ``"auto"`` uses the factored form
+        (with a smaller chunk if needed) and falls back to the quadratic one for extreme
+        decays; ``"factored"`` raises a ``ValueError`` where it cannot be used.
 
     Returns
     -------
     y : Tensor, shape (batch, length, nheads, headdim)
         In the dtype of ``x``. float64 inputs compute in float64, every other dtype
-        (float32, bfloat16, float16) computes and accumulates in float32.
+        (float32, bfloat16, float16) accumulates in float32.
     final_states : Tensor, shape (batch, nheads, headdim, d_state)
         Only with ``return_final_states=True``; in the compute dtype.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from eegm2_sklearn.ops import ssd_chunked_torch
+    >>> b, l, h, p, n = 2, 100, 4, 8, 16
+    >>> y = ssd_chunked_torch(torch.randn(b, l, h, p), torch.rand(b, l, h), -torch.rand(h),
+    ...                       torch.randn(b, l, 1, n), torch.randn(b, l, 1, n), 32)
+    >>> tuple(y.shape)
+    (2, 100, 4, 8)
     """
+    if method not in METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(repr(m) for m in METHODS)}; got {method!r}."
+        )
     batch, length, nheads, headdim = x.shape
     ngroups, d_state = B.shape[-2:]
     if nheads % ngroups:
         raise ValueError(f"nheads ({nheads}) must be a multiple of ngroups ({ngroups}).")
-    heads_per_group = nheads // ngroups
+    r = nheads // ngroups
     out_dtype = x.dtype
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    mm_dtype = torch.bfloat16 if x.dtype == torch.bfloat16 else cdt
 
     with torch.autocast(device_type=x.device.type, enabled=False):
-        # Step 0: discretisation; compute dtype; right zero-padding to whole chunks.
-        x_c, B_c, C_c = x.to(cdt), B.to(cdt), C.to(cdt)
-        dt_c = _discretise_dt(dt.to(cdt), dt_bias, dt_softplus, dt_limit)
-        A_c = A.to(cdt)
-        pad = (-length) % chunk_size
-        if pad:
-            x_c = F.pad(x_c, (0, 0, 0, 0, 0, pad))
-            B_c = F.pad(B_c, (0, 0, 0, 0, 0, pad))
-            C_c = F.pad(C_c, (0, 0, 0, 0, 0, pad))
-            dt_c = F.pad(dt_c, (0, 0, 0, pad))  # dt = 0: no decay, no input
-        n_chunks = (length + pad) // chunk_size
-        cs = chunk_size
+        dt_c = _discretise_dt(dt.to(cdt), dt_bias, dt_softplus, dt_limit)  # (b, l, h)
+        dA = dt_c * A.to(cdt)
+        B_c, C_c = B.to(cdt), C.to(cdt)
+        init = None
+        if initial_states is not None:  # (b, h, p, n) -> (b, g, n, r, p)
+            init = initial_states.to(cdt).view(batch, ngroups, r, headdim, d_state)
+            init = init.permute(0, 1, 4, 2, 3)
 
-        # (b, c, L, g, r, p): heads split into (group, head-in-group) so B/C are shared
-        xdt = (x_c * dt_c[..., None]).view(batch, n_chunks, cs, ngroups, heads_per_group, headdim)
-        B_c = B_c.view(batch, n_chunks, cs, ngroups, d_state)
-        C_c = C_c.view(batch, n_chunks, cs, ngroups, d_state)
-        # log-decays dA = dt * A and their cumulative sums inside each chunk
-        dA = (dt_c * A_c).view(batch, n_chunks, cs, ngroups, heads_per_group)
-        dA = dA.permute(0, 1, 3, 4, 2)  # (b, c, g, r, L)
-        dA_cs = torch.cumsum(dA, dim=-1)  # (b, c, g, r, L)
-
-        # Step 1: intra-chunk (diagonal blocks):
-        # Y_diag[l] = sum_{s <= l} (C_l . B_s) exp(dA_cs[l] - dA_cs[s]) xdt[s]
-        CB = torch.einsum("bclgn,bcsgn->bcgls", C_c, B_c)  # (b, c, g, L, L)
-        causal = torch.tril(torch.ones(cs, cs, dtype=torch.bool, device=x.device))
-        seg = dA_cs[..., :, None] - dA_cs[..., None, :]  # (b, c, g, r, L, L)
-        decay = torch.exp(seg.masked_fill(~causal, -math.inf))
-        M = CB[:, :, :, None] * decay  # (b, c, g, r, L, L)
-        y = torch.einsum("bcgrls,bcsgrp->bclgrp", M, xdt)  # (b, c, L, g, r, p)
-
-        # Step 2: the state each chunk builds from its own inputs (zero initial state):
-        # S_c = sum_s exp(dA_cs[-1] - dA_cs[s]) xdt[s] B_s^T
-        decay_to_end = torch.exp(dA_cs[..., -1:] - dA_cs)  # (b, c, g, r, L)
-        states = torch.einsum("bcsgn,bcgrs,bcsgrp->bcgrpn", B_c, decay_to_end, xdt)
-
-        # Step 3: inter-chunk recurrence S_c <- exp(sum dA of chunk c) S_{c-1} + S_c, as one
-        # matrix product with the segment sums of the chunk totals (stable segsum).
-        if initial_states is None:
-            init = states.new_zeros(batch, 1, ngroups, heads_per_group, headdim, d_state)
+        chunk = None
+        if method != "quadratic":
+            chunk = _factored_chunk(dA.detach(), min(chunk_size, max(length, 1)), cdt)
+            if chunk is None and method == "factored":
+                raise ValueError(
+                    "method='factored' cannot be used: some chunk of "
+                    f"{FACTORED_MIN_CHUNK} steps decays by more than "
+                    f"exp(-{FACTORED_MAX_LOG_RANGE[cdt]:g}). Use method='auto'."
+                )
+        if chunk is not None:
+            Y, a, final = _ssd_factored(
+                x, dt_c, dA, B_c, C_c, init, chunk, mm_dtype, cdt
+            )  # final (b, g, r, n, p)
+            y = Y.to(cdt) * a[..., None] if Y.dtype != cdt else Y * a[..., None]
         else:
-            init = initial_states.to(cdt).view(batch, 1, ngroups, heads_per_group, headdim, d_state)
-        states = torch.cat([init, states], dim=1)  # (b, c+1, g, r, p, n)
-        chunk_totals = F.pad(dA_cs[..., -1], (0, 0, 0, 0, 1, 0))  # (b, c+1, g, r)
-        decay_chunk = torch.exp(_stable_segsum(chunk_totals.permute(0, 2, 3, 1)))  # (b,g,r,z,c)
-        states = torch.einsum("bgrzc,bcgrpn->bzgrpn", decay_chunk, states)
-        final_states = states[:, -1]  # (b, g, r, p, n)
-        states = states[:, :-1]  # state entering each chunk
-
-        # Step 4: what the entering state adds to each output of its chunk:
-        # Y_off[l] = exp(dA_cs[l]) S_in C_l
-        y = y + torch.einsum("bclgn,bcgrpn,bcgrl->bclgrp", C_c, states, torch.exp(dA_cs))
-
-        y = y.reshape(batch, n_chunks * cs, nheads, headdim)[:, :length]
+            y, final = _ssd_quadratic(x, dt_c, dA, B_c, C_c, init, chunk_size, cdt)
         if D is not None:
             D_c = D.to(cdt)
-            y = y + x.to(cdt) * (D_c[:, None] if D_c.dim() == 1 else D_c)
+            y = torch.addcmul(y, x.to(cdt), D_c[:, None] if D_c.dim() == 1 else D_c)
         if z is not None:
             y = y * F.silu(z.to(cdt))
     y = y.to(out_dtype)
-    if return_final_states:
-        return y, final_states.reshape(batch, nheads, headdim, d_state)
+    if return_final_states:  # (b, g, r, n, p) -> (b, h, p, n)
+        return y, final.transpose(-1, -2).reshape(batch, nheads, headdim, d_state)
     return y
 
 
