@@ -9,9 +9,12 @@ from eegm2_sklearn.losses import TemporalSpectralLoss
 from eegm2_sklearn.models import (
     EEGM2,
     STATISTICS,
+    AttentionBlock,
+    EEGM2Attention,
     EEGM2Light,
     EEGM2Net,
     Mamba2,
+    MambaBlock,
     bottleneck_statistics,
     load_backbone_weights,
 )
@@ -275,3 +278,97 @@ def test_braindecode_eegclassifier_trains_eegm2net():
     losses = clf.history[:, "train_loss"]
     assert losses[-1] < 0.7 * losses[0]
     assert clf.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("cls", [EEGM2, EEGM2Light])
+def test_checkpointing_gives_the_same_gradients(cls):
+    torch.manual_seed(0)
+    plain = cls(n_chans=3, **TINY).double()
+    ckpt = cls(n_chans=3, checkpointing=True, **TINY).double()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 40, dtype=torch.float64)
+    for model in (plain, ckpt):
+        model(x).square().mean().backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-12, rtol=1e-10, msg=name)
+
+
+def test_checkpointing_acts_only_when_training_with_grad(monkeypatch):
+    import torch.utils.checkpoint as ckpt_mod
+
+    from eegm2_sklearn.models import eegm2 as eegm2_mod
+
+    calls = []
+    real = ckpt_mod.checkpoint
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("use_reentrant"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(eegm2_mod, "checkpoint", spy)
+    model = EEGM2(n_chans=3, checkpointing=True, **TINY)
+    x = torch.randn(2, 3, 32)
+    model.eval()
+    model(x)
+    with torch.no_grad():
+        model.train()(x)
+    assert calls == []
+    model.train()(x).sum().backward()
+    assert calls == [False] * 4  # the four Mamba blocks, non-reentrant
+
+
+def test_checkpointing_setter_and_net_keyword():
+    model = EEGM2(n_chans=3, **TINY)
+    assert model.checkpointing is False
+    model.checkpointing = True
+    blocks = [m for m in model.modules() if isinstance(m, MambaBlock)]
+    assert len(blocks) == 4 and all(b.checkpointing for b in blocks)
+    net = EEGM2Net(n_chans=3, n_outputs=2, n_times=64, checkpointing=True, **TINY)
+    assert net.backbone.checkpointing is True
+    assert net(torch.randn(2, 3, 64)).shape == (2, 2)
+    # the option changes no parameter
+    assert set(EEGM2(n_chans=3, checkpointing=True, **TINY).state_dict()) == set(
+        EEGM2(n_chans=3, **TINY).state_dict()
+    )
+
+
+def test_attention_variant_shares_the_unet():
+    torch.manual_seed(0)
+    attn = EEGM2Attention(n_chans=3, base_width=8)
+    mamba = EEGM2(n_chans=3, **TINY)
+    x = torch.randn(2, 3, 57)
+    assert attn(x).shape == x.shape
+    assert attn.encode(x).shape == (2, 32, 7)
+    blocks = [m for m in attn.modules() if isinstance(m, AttentionBlock)]
+    assert len(blocks) == 4 and all(b.n_heads == 4 for b in blocks)
+    # every layer outside the mixing blocks has the same name and shape as in EEGM2
+    shared = {k: v.shape for k, v in mamba.state_dict().items() if ".mamba." not in k}
+    shared = {k: v for k, v in shared.items() if not k.endswith(("1.norm.weight", "1.norm.bias"))}
+    attn_sd = attn.state_dict()
+    assert all(attn_sd[k].shape == s for k, s in shared.items())
+    with pytest.raises(ValueError, match="divisible by n_heads"):
+        EEGM2Attention(n_chans=3, base_width=6, n_heads=4)
+
+
+def test_attention_block_matches_multihead_attention():
+    """Same maths as torch's reference MultiheadAttention with copied weights."""
+    torch.manual_seed(0)
+    block = AttentionBlock(16, n_heads=4).double()
+    mha = torch.nn.MultiheadAttention(16, 4, batch_first=True).double()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(block.qkv.weight)
+        mha.in_proj_bias.copy_(block.qkv.bias)
+        mha.out_proj.weight.copy_(block.out_proj.weight)
+        mha.out_proj.bias.copy_(block.out_proj.bias)
+    x = torch.randn(2, 30, 16, dtype=torch.float64)
+    expected = block.norm(mha(x, x, x, need_weights=False)[0]) + x
+    torch.testing.assert_close(block(x), expected)
+    # checkpointed attention gives the same gradients
+    block.checkpointing = True
+    x.requires_grad_(True)
+    block(x).sum().backward()
+    g1 = x.grad.clone()
+    x.grad = None
+    block.checkpointing = False
+    block(x).sum().backward()
+    torch.testing.assert_close(x.grad, g1)

@@ -18,15 +18,21 @@ Layout, with the paper's base width ``w = 64`` (``T`` the window length)::
 
 Mamba block: ``y = LayerNorm(Mamba2(x)) + x``. No activations between the convolutions.
 Interpolation targets the skip's length, so any ``T >= 8`` works (odd lengths included).
+
+With ``checkpointing=True`` each Mamba block keeps only its input for the backward pass and
+recomputes its inner activations (``expand * d_model`` wide, the bulk of the memory) there
+(:func:`torch.utils.checkpoint.checkpoint`, non-reentrant); it acts only in training mode
+with gradients enabled, so evaluation and inference are unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .mamba2 import Mamba2
 
@@ -55,7 +61,25 @@ def check_n_times(n_times: int) -> None:
         )
 
 
-class MambaBlock(nn.Module):
+class _CheckpointedBlock(nn.Module):
+    """A residual block whose ``_block`` can be recomputed in the backward pass.
+
+    ``checkpointing`` (attribute, default ``False``) turns activation checkpointing on; it
+    acts only in training mode with gradients enabled.
+    """
+
+    checkpointing: bool = False
+
+    def _block(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._block, x, use_reentrant=False)
+        return self._block(x)
+
+
+class MambaBlock(_CheckpointedBlock):
     """``LayerNorm(Mamba2(x)) + x`` on ``(batch, length, d_model)``.
 
     Parameters
@@ -63,6 +87,12 @@ class MambaBlock(nn.Module):
     d_model : int
     **mamba_kwargs
         Passed to :class:`Mamba2`.
+
+    Attributes
+    ----------
+    checkpointing : bool
+        Recompute the block in the backward pass instead of storing its activations
+        (training with gradients only).
     """
 
     def __init__(self, d_model: int, **mamba_kwargs) -> None:
@@ -70,7 +100,7 @@ class MambaBlock(nn.Module):
         self.mamba = Mamba2(d_model, **mamba_kwargs)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _block(self, x: Tensor) -> Tensor:
         return self.norm(self.mamba(x)) + x
 
 
@@ -105,15 +135,20 @@ class _ChannelMamba(MambaBlock):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
-class _Encoder(nn.Module):
-    """Embedding and the three encoder stages; returns the pooled output and the skips."""
+def _mamba_block_factory(mamba_kwargs: dict) -> Callable[[int], nn.Module]:
+    return lambda d_model: _ChannelMamba(d_model, **mamba_kwargs)
 
-    def __init__(self, n_chans: int, width: int, mamba_kwargs: dict) -> None:
+
+class _Encoder(nn.Module):
+    """Embedding and the three encoder stages; returns the pooled output and the skips.
+
+    ``make_block(d_model)`` builds the sequence-mixing block on ``(batch, d_model, T)``.
+    """
+
+    def __init__(self, n_chans: int, width: int, make_block: Callable[[int], nn.Module]) -> None:
         super().__init__()
         self.embedding = MultiBranchEmbedding(n_chans, width)
-        self.encoder1 = nn.Sequential(
-            _ChannelLinear(width, width), _ChannelMamba(width, **mamba_kwargs)
-        )
+        self.encoder1 = nn.Sequential(_ChannelLinear(width, width), make_block(width))
         self.encoder2 = nn.Conv1d(width, 2 * width, 3, padding=1)
         self.encoder3 = nn.Conv1d(2 * width, 4 * width, 3, padding=1)
         self.pool = nn.MaxPool1d(2)
@@ -150,6 +185,18 @@ class _Backbone(nn.Module):
         for module in self.modules():
             if isinstance(module, Mamba2):
                 module.backend = value
+
+    @property
+    def checkpointing(self) -> bool:
+        """Activation checkpointing of every sequence-mixing block; settable."""
+        return self._checkpointing
+
+    @checkpointing.setter
+    def checkpointing(self, value: bool) -> None:
+        self._checkpointing = bool(value)
+        for module in self.modules():
+            if isinstance(module, _CheckpointedBlock):
+                module.checkpointing = self._checkpointing
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != self.n_chans:
@@ -193,6 +240,11 @@ class EEGM2(_Backbone):
         Scan implementation; ``"auto"`` uses mamba-ssm's kernel on CUDA when installed.
     torch_chunk : int, optional
         Chunk size of the PyTorch scan (default chosen per device).
+    checkpointing : bool
+        Activation checkpointing of the Mamba blocks: their inner activations are recomputed
+        in the backward pass instead of stored (less memory, about one more forward pass of
+        the blocks). Only in training mode with gradients enabled. Settable later as the
+        attribute of the same name.
 
     Attributes
     ----------
@@ -228,23 +280,25 @@ class EEGM2(_Backbone):
         chunk_size: int = 256,
         backend: str = "auto",
         torch_chunk: int | None = None,
+        checkpointing: bool = False,
     ) -> None:
         super().__init__()
         mk = _mamba_kwargs(
             d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
         )
         self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        w = base_width
-        self.encoder = _Encoder(self.n_chans, w, mk)
+        self._build(_mamba_block_factory(mk))
+        self.checkpointing = checkpointing
+
+    def _build(self, make_block: Callable[[int], nn.Module]) -> None:
+        """Create the U-Net's layers; ``make_block(d)`` builds a mixing block of width d."""
+        w = self.base_width
+        self.encoder = _Encoder(self.n_chans, w, make_block)
         self.mediator = nn.Sequential(
-            _ChannelLinear(4 * w, 4 * w), _ChannelMamba(4 * w, **mk), _ChannelLinear(4 * w, 4 * w)
+            _ChannelLinear(4 * w, 4 * w), make_block(4 * w), _ChannelLinear(4 * w, 4 * w)
         )
-        self.decoder3 = nn.Sequential(
-            nn.Conv1d(8 * w, 4 * w, 3, padding=1), _ChannelMamba(4 * w, **mk)
-        )
-        self.decoder2 = nn.Sequential(
-            nn.Conv1d(6 * w, 2 * w, 3, padding=1), _ChannelMamba(2 * w, **mk)
-        )
+        self.decoder3 = nn.Sequential(nn.Conv1d(8 * w, 4 * w, 3, padding=1), make_block(4 * w))
+        self.decoder2 = nn.Sequential(nn.Conv1d(6 * w, 2 * w, 3, padding=1), make_block(2 * w))
         self.decoder1 = nn.Conv1d(3 * w, w, 3, padding=1)
         self.output = nn.Conv1d(w, self.n_chans, 1)
 
@@ -319,13 +373,15 @@ class EEGM2Light(_Backbone):
         chunk_size: int = 256,
         backend: str = "auto",
         torch_chunk: int | None = None,
+        checkpointing: bool = False,
     ) -> None:
         super().__init__()
         mk = _mamba_kwargs(
             d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
         )
         self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        self.encoder = _Encoder(self.n_chans, base_width, mk)
+        self.encoder = _Encoder(self.n_chans, base_width, _mamba_block_factory(mk))
+        self.checkpointing = checkpointing
 
     def encode(self, x: Tensor) -> Tensor:
         """Pooled output of the third encoder stage.
