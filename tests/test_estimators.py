@@ -213,6 +213,7 @@ def test_reproducible_with_random_state(small):
     epochs, y, _ = small
     X = epochs.get_data()[:64]
     yy = y[:64]
+
     def make(seed):
         return EEGM2Classifier(
             head="pool",
@@ -221,6 +222,7 @@ def test_reproducible_with_random_state(small):
             validation_split=0.25,
             **TINY,
         )
+
     a, b, c = make(0).fit(X, yy), make(0).fit(X, yy), make(1).fit(X, yy)
     for (k, va), vb in zip(
         a.module_.state_dict().items(), b.module_.state_dict().values(), strict=True
@@ -337,3 +339,11 @@ def test_device_option(fitted_arrays):
             EEGM2Classifier(device="cuda", max_epochs=1, **TINY).fit(X, y)
     clf = EEGM2Classifier(device="auto", max_epochs=1, **TINY).fit(X, y)
     assert clf.net_.device == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("n_epochs", [1, 5, 17, 71, 80])
+def test_onecycle_schedule_on_any_number_of_steps(n_epochs):
+    """Few optimiser steps (even 2) must not break the one-cycle schedule."""
+    X = np.random.default_rng(0).standard_normal((n_epochs, 3, 16))
+    pre = EEGM2Pretrainer(max_epochs=2, random_state=0, **{**TINY, "batch_size": 16}).fit(X)
+    assert len(pre.history_) == 2

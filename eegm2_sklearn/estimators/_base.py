@@ -59,6 +59,9 @@ ESTIMATOR_CHECKS = {
 #: Mamba-2 parameters that mamba-ssm excludes from weight decay.
 NO_WEIGHT_DECAY = ("*A_log", "*.D", "*dt_bias")
 
+#: Fewest optimiser steps for the one-cycle schedule (below: constant learning rate).
+MIN_ONECYCLE_STEPS = 4
+
 #: Batches per epoch from which ``verbose=1`` adds a progress bar.
 PROGRESS_BAR_MIN_BATCHES = 20
 
@@ -91,6 +94,7 @@ class EEGM2Base(BaseEstimator):
         validate_params(self, ESTIMATOR_CHECKS)
 
     def _to_data(self, X, y=None, *, allow_raw: bool = False) -> EEGArray:
+        """Every input of fit/predict/transform passes here (one hook to override)."""
         return to_eeg_array(
             X,
             y,
@@ -107,8 +111,8 @@ class EEGM2Base(BaseEstimator):
         self.ch_names_ = list(data.ch_names) if data.ch_names is not None else None
 
     def _check_predict_data(self, X) -> EEGArray:
-        check_is_fitted(self, "module_")
-        data = to_eeg_array(X, allow_raw=False)
+        check_is_fitted(self)
+        data = self._to_data(X)
         check_channels(self.n_chans_, self.ch_names_, data.n_chans, data.ch_names)
         check_sfreq(self.sfreq_, data.sfreq)
         return data
@@ -152,19 +156,18 @@ class EEGM2Base(BaseEstimator):
             callbacks.append(
                 ("grad_clip", GradientNormClipping(gradient_clip_value=self.gradient_clip_value))
             )
-        if self.lr_schedule == "onecycle":
-            callbacks.append(
-                (
-                    "lr_schedule",
-                    LRScheduler(
-                        policy=torch.optim.lr_scheduler.OneCycleLR,
-                        max_lr=self.lr,
-                        total_steps=self.max_epochs * n_batches,
-                        pct_start=0.1,
-                        step_every="batch",
-                    ),
-                )
+        total_steps = self.max_epochs * n_batches
+        # One-cycle needs a warm-up and an annealing phase of at least one step each; with
+        # fewer than MIN_ONECYCLE_STEPS steps in all, the learning rate stays constant.
+        if self.lr_schedule == "onecycle" and total_steps >= MIN_ONECYCLE_STEPS:
+            schedule = LRScheduler(
+                policy=torch.optim.lr_scheduler.OneCycleLR,
+                max_lr=self.lr,
+                total_steps=total_steps,
+                pct_start=max(0.1, 2.0 / total_steps),
+                step_every="batch",
             )
+            callbacks.append(("lr_schedule", schedule))
         if self.patience is not None:
             callbacks.append(
                 (

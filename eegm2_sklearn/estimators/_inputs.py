@@ -49,6 +49,7 @@ from ._validation import (
     check_3d,
     check_finite,
     check_min_n_times,
+    check_n_chans,
     check_not_empty,
     check_y_length,
 )
@@ -413,6 +414,19 @@ def _from_arraylike(X: Any) -> EEGArray:
             f"n_channels, n_times) ({err}). Pass a NumPy array, mne Epochs or a braindecode "
             "dataset."
         ) from err
+    if X.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: X has dtype {X.dtype}; expected real numbers. Pass "
+            "the real signal (e.g. X.real) or its magnitude (np.abs(X))."
+        )
+    if X.dtype.kind == "O":
+        try:  # e.g. an object array of Python floats
+            X = X.astype(np.float32)
+        except (ValueError, TypeError) as err:
+            raise TypeError(
+                f"X has dtype object and cannot be converted to float ({err}); expected real "
+                "numbers. Convert it, e.g. X.astype(np.float32)."
+            ) from err
     if X.dtype.kind not in "biuf":
         raise ValueError(
             f"X has dtype {X.dtype}; expected real numbers (float). Convert it, e.g. "
@@ -519,6 +533,7 @@ def validate_eeg_array(data: EEGArray) -> None:
     """
     check_3d(data.X)
     check_not_empty(data.n_epochs)
+    check_n_chans(data.n_chans)
     check_min_n_times(data.n_times)
     check_finite(data.X)
     if data.y is not None:

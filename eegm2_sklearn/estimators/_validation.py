@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
 #: Three ``MaxPool1d(2)`` layers halve the time axis three times, so windows need at
@@ -332,7 +334,7 @@ def check_3d(X: np.ndarray) -> None:
             "single-channel epochs (n_epochs, n_times), use X[:, np.newaxis]."
         )
     elif X.ndim == 1:
-        msg += " A single time series needs X[np.newaxis, np.newaxis]."
+        msg += " Reshape your data: a single time series needs X[np.newaxis, np.newaxis]."
     elif X.ndim > 3:
         msg += " Reshape it so the first axis indexes epochs, e.g. X.reshape(-1, *X.shape[-2:])."
     raise ValueError(msg)
@@ -364,6 +366,20 @@ def check_finite(X: np.ndarray) -> None:
         "Interpolate the bad channels or segments (e.g. mne's interpolate_bads) or drop "
         "those epochs."
     )
+
+
+def check_n_chans(n_chans: int) -> None:
+    """Raise if windows have no channel.
+
+    Examples
+    --------
+    >>> check_n_chans(19)
+    """
+    if n_chans < 1:
+        raise ValueError(
+            "X has 0 channels: expected windows of shape (n_channels >= 1, n_times). Check the "
+            "channel selection (picks) that produced X."
+        )
 
 
 def check_min_n_times(n_times: int, min_n_times: int = MIN_N_TIMES) -> None:
@@ -503,12 +519,19 @@ def check_y_length(n_epochs: int, y: Any) -> np.ndarray:
     array(['rest', 'task'], dtype='<U4')
     """
     if y is None:
-        raise ValueError("y is required: expected one label per epoch; got None. Pass fit(X, y).")
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None: pass fit(X, y) "
+            "with one label per epoch."
+        )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        raise ValueError(
-            f"y must be 1-D with one label per epoch; got shape {y.shape}. Use y.ravel()."
+        warnings.warn(
+            f"y has shape {y.shape}; a 1-D array of one label per epoch was expected, so it "
+            "is flattened. Pass y.ravel() to silence this warning.",
+            DataConversionWarning,
+            stacklevel=3,
         )
+        y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D with one label per epoch; got shape {y.shape}.")
     if len(y) != n_epochs:

@@ -168,7 +168,10 @@ verbose, callbacks :
         self._validate_params()
         data = self._to_data(X, y)
         if data.y is None:
-            raise ValueError("y is required: pass fit(X, y) with one label per epoch.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "pass fit(X, y) with one label per epoch."
+            )
         y = np.asarray(data.y)
         self.classes_ = check_classification_y(y)
         self._label_encoder = LabelEncoder().fit(self.classes_)
@@ -303,4 +306,5 @@ verbose, callbacks :
         -------
         y_pred : ndarray, shape (n_epochs,)
         """
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]

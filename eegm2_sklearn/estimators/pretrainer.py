@@ -50,7 +50,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         AdamW weight decay (paper: 1e-2); not applied to ``A_log``, ``D``, ``dt_bias``.
     lr_schedule : {"onecycle", "constant"}
         ``"onecycle"``: one-cycle schedule peaking at ``lr`` after 10 % of the steps, as in
-        the paper.
+        the paper (constant when training has fewer than 4 steps in all); ``"constant"``:
+        ``lr`` throughout.
     gradient_clip_value : float or None
         Gradient norm clipping (paper: 1.0).
     validation_split : None, float, int or CV splitter
@@ -116,6 +117,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
     """
 
     _net_class = ReconstructionNet
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the network computes in float32
+        return tags
 
     def __init__(
         self,
