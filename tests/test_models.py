@@ -372,3 +372,18 @@ def test_attention_block_matches_multihead_attention():
     block.checkpointing = False
     block(x).sum().backward()
     torch.testing.assert_close(x.grad, g1)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+@pytest.mark.parametrize("length", [1, 3, 50])
+def test_causal_depthwise_conv_equals_conv1d(k, length):
+    from eegm2_sklearn.models.mamba2 import causal_depthwise_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, k, groups=6, padding=k - 1).double()
+    x = torch.randn(2, length, 6, dtype=torch.float64)
+    expected = conv(x.transpose(1, 2))[..., :length].transpose(1, 2)
+    torch.testing.assert_close(causal_depthwise_conv(x, conv.weight, conv.bias), expected)
+    torch.testing.assert_close(
+        causal_depthwise_conv(x, conv.weight, None), expected - conv.bias.detach()
+    )
