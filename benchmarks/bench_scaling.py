@@ -252,7 +252,7 @@ def print_table(rows: list[dict]) -> None:
             continue
         best = min(cands, key=lambda r: r["ms"])
         a = ref.get(t)
-        vs = f", {a['ms'] / best['ms']:.2f}x faster than {reference}" if a else ""
+        vs = f", speed {a['ms'] / best['ms']:.2f}x that of {reference}" if a else ""
         print(f"  T={t}: {best['config']} {best['ms']:.1f} ms{vs}")
     for c in eegm2:
         short, long_ = ok.get((c, 12800)), ok.get((c, 102400))
@@ -386,8 +386,9 @@ def main(argv: list[str] | None = None) -> None:
                     except torch.OutOfMemoryError:
                         row["status"] = "OOM"
                         oom_at = min(oom_at, b * n_times)
-                    except RuntimeError as err:  # e.g. a kernel without support for a size
-                        row["status"] = f"error: {str(err).splitlines()[0][:120]}"
+                    except Exception as err:  # a kernel without support for a size, ...
+                        msg = (str(err).splitlines() or [""])[0][:120]
+                        row["status"] = f"error: {type(err).__name__}: {msg}"
                     finally:
                         x = step = None
                         if model is not None:
