@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import ssd_scan
+from ..ops import resolve_backend, ssd_scan
+from ..ops.backend import fused_gated_rmsnorm
 
 
 def _upcast(t: Tensor) -> Tensor:
@@ -131,7 +132,8 @@ class Mamba2(nn.Module):
     norm_before_gate : bool
         Gated RMSNorm order (Mamba-2 uses ``False``).
     backend : {"auto", "torch", "mamba_ssm"}
-        Scan implementation (see :func:`eegm2_sklearn.ops.resolve_backend`).
+        Scan implementation (see :func:`eegm2_sklearn.ops.resolve_backend`). With
+        ``"mamba_ssm"`` the gated RMSNorm also runs on mamba-ssm's fused Triton kernel.
     torch_chunk : int, optional
         Chunk size of the PyTorch scan (default: chosen per device).
 
@@ -241,6 +243,7 @@ class Mamba2(nn.Module):
         out : Tensor, shape (batch, length, d_model)
         """
         batch, length, _ = u.shape
+        backend = resolve_backend(self.backend, u.device)
         zxbcdt = self.in_proj(u)  # (b, l, 2*d_inner + 2*g*n + h)
         gn = self.ngroups * self.d_state
         z, xBC, dt = torch.split(zxbcdt, [self.d_inner, self.d_inner + 2 * gn, self.nheads], dim=-1)
@@ -258,8 +261,17 @@ class Mamba2(nn.Module):
             dt_bias=self.dt_bias,
             dt_softplus=True,
             dt_limit=self.dt_limit,
-            backend=self.backend,
+            backend=backend,
             torch_chunk=self.torch_chunk,
         )
-        y = self.norm(y.reshape(batch, length, self.d_inner), z)
+        y = y.reshape(batch, length, self.d_inner)
+        fused_norm = fused_gated_rmsnorm() if backend == "mamba_ssm" else None
+        if fused_norm is not None:  # mamba-ssm's Triton kernel, as in its own Mamba2
+            norm = self.norm
+            y = fused_norm(
+                y, norm.weight, None, z=z, eps=norm.eps, group_size=norm.group_size,
+                norm_before_gate=norm.norm_before_gate,
+            )  # fmt: skip
+        else:
+            y = self.norm(y, z)
         return self.out_proj(y)

@@ -94,6 +94,21 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
     return "mamba_ssm"
 
 
+@functools.lru_cache(maxsize=1)
+def fused_gated_rmsnorm() -> Callable | None:
+    """mamba-ssm's Triton gated RMSNorm (``rmsnorm_fn``), or ``None`` where it cannot load.
+
+    Same maths as :class:`eegm2_sklearn.models.mamba2.GatedRMSNorm`, in one fused kernel
+    for the forward and one for the backward pass (CUDA tensors only). mamba-ssm's own
+    ``Mamba2`` normalises with it.
+    """
+    try:
+        from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
+    except Exception:  # ImportError, or a broken CUDA/Triton install
+        return None
+    return rmsnorm_fn
+
+
 def mamba_chunk_scan() -> Callable:
     """The imported ``mamba_chunk_scan_combined`` (call :func:`resolve_backend` first)."""
     fn, reason = _load_mamba_ssm()
