@@ -387,3 +387,20 @@ def test_causal_depthwise_conv_equals_conv1d(k, length):
     torch.testing.assert_close(
         causal_depthwise_conv(x, conv.weight, None), expected - conv.bias.detach()
     )
+
+
+def test_checkpointing_in_batch_slices_gives_the_same_gradients(monkeypatch):
+    from eegm2_sklearn.models import eegm2 as eegm2_mod
+
+    monkeypatch.setattr(eegm2_mod, "CHECKPOINT_POSITIONS", 100)  # 40-step windows: 2 a slice
+    torch.manual_seed(0)
+    plain = EEGM2(n_chans=3, **TINY).double()
+    sliced = EEGM2(n_chans=3, checkpointing=True, **TINY).double()
+    sliced.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 3, 40, dtype=torch.float64)
+    outs = [m(x) for m in (plain, sliced)]
+    torch.testing.assert_close(outs[1], outs[0])
+    for out in outs:
+        out.square().mean().backward()
+    for p, q in zip(plain.parameters(), sliced.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-12, rtol=1e-10)

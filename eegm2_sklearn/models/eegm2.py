@@ -21,8 +21,9 @@ Interpolation targets the skip's length, so any ``T >= 8`` works (odd lengths in
 
 With ``checkpointing=True`` each Mamba block keeps only its input for the backward pass and
 recomputes its inner activations (``expand * d_model`` wide, the bulk of the memory) there
-(:func:`torch.utils.checkpoint.checkpoint`, non-reentrant); it acts only in training mode
-with gradients enabled, so evaluation and inference are unchanged.
+(:func:`torch.utils.checkpoint.checkpoint`, non-reentrant), one slice of the batch at a
+time (:data:`CHECKPOINT_POSITIONS`); it acts only in training mode with gradients enabled, so
+evaluation and inference are unchanged.
 """
 
 from __future__ import annotations
@@ -61,11 +62,19 @@ def check_n_times(n_times: int) -> None:
         )
 
 
+#: With checkpointing, a block recomputes at most this many (window x time step) positions at
+#: once: the batch is cut into slices of whole windows, each checkpointed on its own, so the
+#: activations that live during one slice's backward pass stay bounded (about 2 GiB for
+#: EEGM2's widest block in float32) whatever the batch size.
+CHECKPOINT_POSITIONS = 2**16
+
+
 class _CheckpointedBlock(nn.Module):
     """A residual block whose ``_block`` can be recomputed in the backward pass.
 
     ``checkpointing`` (attribute, default ``False``) turns activation checkpointing on; it
-    acts only in training mode with gradients enabled.
+    acts only in training mode with gradients enabled. The batch is then processed in
+    slices of at most :data:`CHECKPOINT_POSITIONS` positions (at least one window each).
     """
 
     checkpointing: bool = False
@@ -74,9 +83,14 @@ class _CheckpointedBlock(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.checkpointing and self.training and torch.is_grad_enabled():
+        if not (self.checkpointing and self.training and torch.is_grad_enabled()):
+            return self._block(x)
+        batch, length = x.shape[:2]
+        n_slices = min(batch, -(-batch * length // CHECKPOINT_POSITIONS))
+        if n_slices <= 1:
             return checkpoint(self._block, x, use_reentrant=False)
-        return self._block(x)
+        parts = x.tensor_split(n_slices)
+        return torch.cat([checkpoint(self._block, p, use_reentrant=False) for p in parts])
 
 
 class MambaBlock(_CheckpointedBlock):
