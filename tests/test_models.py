@@ -404,3 +404,15 @@ def test_checkpointing_in_batch_slices_gives_the_same_gradients(monkeypatch):
         out.square().mean().backward()
     for p, q in zip(plain.parameters(), sliced.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize("cls", [EEGM2, EEGM2Light, EEGM2Attention])
+def test_inference_mode_prediction_equals_training_forward(cls):
+    torch.manual_seed(0)
+    kw = dict(base_width=8) if cls is EEGM2Attention else TINY
+    model = cls(n_chans=3, checkpointing=True, **kw).eval()
+    x = torch.randn(2, 3, 77)
+    with torch.inference_mode():
+        pred = model(x)
+    assert not pred.requires_grad
+    torch.testing.assert_close(pred, model(x).detach())
