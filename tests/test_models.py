@@ -416,3 +416,25 @@ def test_inference_mode_prediction_equals_training_forward(cls):
         pred = model(x)
     assert not pred.requires_grad
     torch.testing.assert_close(pred, model(x).detach())
+
+
+def test_mixer_keeps_bfloat16_activations_under_autocast(monkeypatch):
+    """Under bf16 autocast the convolution and scan inputs stay bf16, as with nn.Conv1d."""
+    import eegm2_sklearn.models.mamba2 as mamba2_mod
+
+    seen = {}
+    real = mamba2_mod.ssd_scan
+
+    def spy(x, *args, **kwargs):
+        seen["x"] = x.dtype
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(mamba2_mod, "ssd_scan", spy)
+    layer = Mamba2(d_model=16, d_state=4, expand=2, headdim=8)
+    u = torch.randn(2, 40, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(u)
+    assert seen["x"] == torch.bfloat16
+    assert out.dtype == torch.bfloat16
+    ref = layer(u)
+    assert ((out.float() - ref).abs().max() / ref.abs().max()).item() < 5e-2

@@ -43,8 +43,12 @@ def causal_depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Ten
     out : Tensor, shape (batch, length, channels)
     """
     k = weight.shape[-1]
-    w = weight[:, 0]  # (c, k); w[:, -1] multiplies the current step
-    out = torch.addcmul(bias, x, w[:, -1]) if bias is not None else x * w[:, -1]
+    # in the dtype of x, as nn.Conv1d under autocast (element-wise ops are not autocast)
+    w = weight[:, 0].to(x.dtype)  # (c, k); w[:, -1] multiplies the current step
+    if bias is not None:
+        out = torch.addcmul(bias.to(x.dtype), x, w[:, -1])
+    else:
+        out = x * w[:, -1]
     for lag in range(1, min(k, x.shape[1] + 1)):
         shifted = F.pad(x[:, :-lag], (0, 0, lag, 0))  # x_{t - lag}, zeros before the start
         out = torch.addcmul(out, shifted, w[:, -1 - lag])
