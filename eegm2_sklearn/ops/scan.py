@@ -10,14 +10,14 @@ from torch import Tensor
 from .backend import mamba_chunk_scan, resolve_backend
 from .ssd_torch import ssd_chunked_torch
 
-# Chunk size of the pure-PyTorch path. The intra-chunk matrix has chunk_size**2 entries per
-# (batch, chunk, head) and its work per time step grows linearly with the chunk size, while
-# fewer, longer chunks mean fewer and larger batched matrix products:
-# - CPU: 64. Memory bandwidth, not launch overhead, limits the CPU, so the small
-#   quadratic term wins; 64 measured fastest among 32/64/128/256 for EEGM2's layers
-#   (benchmarks/bench_layers.py --chunk-sweep).
-# - CUDA: 128. Large enough that the batched products fill the GPU, small enough that the
-#   (b, c, h, L, L) decay tensor stays a fraction of the activations.
+# Chunk size of the pure-PyTorch path. With the factored intra-chunk form (ssd_torch.py) the
+# work per time step is about (chunk + 2 * d_state) multiply-adds per head channel, and
+# longer chunks mean fewer, larger batched products and fewer chunk states to pass on:
+# - CPU: 64. 32, 64 and 128 trained EEGM2's four Mamba-2 layers within 2 % of each other
+#   (1 thread, batch 32 x 512 samples); 64 halves to 32 on its own where decays are strong.
+# - CUDA: 128, so that the batched products fill the GPU.
+# The factored form halves the chunk where a chunk's total decay is too large (see
+# FACTORED_MAX_LOG_RANGE), so the chunk actually used can be smaller.
 TORCH_CHUNK_SIZE = {"cpu": 64, "cuda": 128}
 
 
