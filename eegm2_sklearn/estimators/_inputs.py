@@ -36,6 +36,7 @@ braindecode serves them.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,41 +293,41 @@ def stack_braindecode(dataset: Any, picks: Any = None) -> EEGArray:
     return EEGArray(X=X, sfreq=ref[3], ch_names=ref[2], y=_targets_to_y(ys), source="braindecode")
 
 
-def window_raws(
+def check_raws_for_windows(
     raws: Sequence[mne.io.BaseRaw],
-    window_seconds: float,
+    window_seconds: float | None,
     window_stride_seconds: float | None = None,
-    picks: Any = "data",
-) -> EEGArray:
-    """Cut continuous recordings into fixed-length windows with braindecode.
+) -> tuple[int, int]:
+    """Check recordings to be cut into windows; return window and stride in samples.
 
     Parameters
     ----------
     raws : list of mne.io.BaseRaw
-        Recordings with the same channels (names and order) and sampling rate.
-    window_seconds : float
-        Window length in seconds (rounded to whole samples).
+        Recordings that must share channels (names and order) and sampling rate, and be at
+        least one window long.
+    window_seconds : float or None
+        Window length in seconds (None is an error: Raw input needs it).
     window_stride_seconds : float or None
-        Step between window starts; None means ``window_seconds`` (no overlap).
-    picks : str, list or slice
-        Channels to take, as in :meth:`mne.io.Raw.get_data`.
+        Step between window starts; None means ``window_seconds``.
 
     Returns
     -------
-    data : EEGArray
-        Windows in volts; the incomplete last window of each recording is dropped.
+    size, stride : int
+        Window length and stride in samples.
+
+    Raises
+    ------
+    ValueError
+        With what differs or is too short, and how to fix it.
 
     Examples
     --------
     >>> import mne, numpy as np
-    >>> info = mne.create_info(["Cz", "Pz"], 100.0, "eeg")
-    >>> raw = mne.io.RawArray(np.zeros((2, 1050)), info, verbose=False)
-    >>> window_raws([raw], window_seconds=2.0).X.shape
-    (5, 2, 200)
+    >>> raw = mne.io.RawArray(np.zeros((2, 1000)), mne.create_info(2, 100.0, "eeg"),
+    ...                       verbose=False)
+    >>> check_raws_for_windows([raw], 2.0, 1.0)
+    (200, 100)
     """
-    from braindecode.datasets import BaseConcatDataset, RawDataset
-    from braindecode.preprocessing import create_fixed_length_windows
-
     if window_seconds is None:
         raise ValueError(
             "Continuous recordings (mne.io.Raw) need window_seconds to be cut into "
@@ -370,17 +371,66 @@ def window_raws(
             f"({size} samples at {sfreq:g} Hz): {shown}. Use shorter windows or leave those "
             "recordings out."
         )
+    return size, stride
+
+
+def fixed_length_windows(raws: Sequence[mne.io.BaseRaw], size: int, stride: int) -> Any:
+    """braindecode windows of ``size`` samples every ``stride``, read lazily from ``raws``.
+
+    A thin call of :func:`braindecode.preprocessing.create_fixed_length_windows` with
+    ``preload=False`` (no data are read here) and the incomplete last window dropped.
+    """
+    from braindecode.datasets import BaseConcatDataset, RawDataset
+    from braindecode.preprocessing import create_fixed_length_windows
+
     concat = BaseConcatDataset(
         [RawDataset(raw, description={"recording": i}) for i, raw in enumerate(raws)]
     )
-    windows = create_fixed_length_windows(
+    return create_fixed_length_windows(
         concat,
         window_size_samples=size,
         window_stride_samples=stride,
         on_last_window="drop",
         preload=False,
     )
+
+
+def window_raws(
+    raws: Sequence[mne.io.BaseRaw],
+    window_seconds: float,
+    window_stride_seconds: float | None = None,
+    picks: Any = "data",
+) -> EEGArray:
+    """Cut continuous recordings into fixed-length windows with braindecode.
+
+    Parameters
+    ----------
+    raws : list of mne.io.BaseRaw
+        Recordings with the same channels (names and order) and sampling rate.
+    window_seconds : float
+        Window length in seconds (rounded to whole samples).
+    window_stride_seconds : float or None
+        Step between window starts; None means ``window_seconds`` (no overlap).
+    picks : str, list or slice
+        Channels to take, as in :meth:`mne.io.Raw.get_data`.
+
+    Returns
+    -------
+    data : EEGArray
+        Windows in volts; the incomplete last window of each recording is dropped.
+
+    Examples
+    --------
+    >>> import mne, numpy as np
+    >>> info = mne.create_info(["Cz", "Pz"], 100.0, "eeg")
+    >>> raw = mne.io.RawArray(np.zeros((2, 1050)), info, verbose=False)
+    >>> window_raws([raw], window_seconds=2.0).X.shape
+    (5, 2, 200)
+    """
+    size, stride = check_raws_for_windows(raws, window_seconds, window_stride_seconds)
+    windows = fixed_length_windows(raws, size, stride)
     data = stack_braindecode(windows, picks=picks)
+    sfreq = raws[0].info["sfreq"]
     return EEGArray(X=data.X, sfreq=float(sfreq), ch_names=data.ch_names, source="raw")
 
 
@@ -397,7 +447,23 @@ def _raw_not_allowed(kind: str) -> ValueError:
     )
 
 
+def _is_path_list(X: Any) -> bool:
+    if isinstance(X, (str, bytes, os.PathLike)):
+        return True
+    return (
+        isinstance(X, (list, tuple))
+        and len(X) > 0
+        and all(isinstance(x, (str, os.PathLike)) for x in X)
+    )
+
+
 def _from_arraylike(X: Any) -> EEGArray:
+    if _is_path_list(X):
+        raise ValueError(
+            "X is a file path or a list of file paths; only EEGM2Pretrainer.fit reads "
+            "recordings from files (streaming them window by window). Elsewhere load the "
+            "data first, e.g. mne.io.read_raw(path) and mne.make_fixed_length_epochs."
+        )
     if isinstance(X, (list, tuple)) and len(X) > 0:
         shapes = {np.shape(x) for x in X}
         if len(shapes) > 1:

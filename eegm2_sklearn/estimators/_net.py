@@ -8,6 +8,11 @@ added here:
   computed in float32 (the temporal-spectral loss casts itself, cross-entropy is on
   autocast's float32 list).
 - :class:`ReconstructionNet`: the target of the loss is the input batch itself.
+- ``_TrainingMixin``: windows shuffled per epoch from ``(seed, epoch)`` (resumable, and
+  shared out between processes under ``torchrun``), the forward pass of training through
+  :class:`~torch.nn.parallel.DistributedDataParallel` when there are several processes, a
+  check that stops training on a non-finite loss before the bad update, and the agreement
+  of all processes on stopping after a SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,7 +21,19 @@ import contextlib
 
 import torch
 from skorch import NeuralNet
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
+
+from . import _distributed
+from ._sampler import EpochShuffleSampler
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; training stopped before that update.
+
+    The message names the epoch and batch and what to change. With ``checkpoint_dir``
+    the last checkpoint written before the bad batch is kept.
+    """
 
 
 class _PrecisionMixin:
@@ -38,14 +55,153 @@ class _PrecisionMixin:
             return super().infer(x, **fit_params)
 
 
-class ReconstructionNet(_PrecisionMixin, NeuralNet):
+class _TrainingMixin:
+    """Resumable shuffling, data parallelism, non-finite loss and interrupt handling."""
+
+    def __init__(self, *args, shuffle_seed: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shuffle_seed = shuffle_seed
+        self.interrupt_signal_ = None  # set by the SIGINT/SIGTERM handler during fit
+        self.train_sampler_ = None
+        self.train_batch_size_ = None
+        self._stop_agreed = False
+
+    # ------------------------------------------------------------------ data
+    def get_iterator(self, dataset, training=False):
+        """Training: this process's share of each global batch, in a resumable order."""
+        kwargs = dict(self.get_params_for("iterator_valid" if not training else "iterator_train"))
+        # loaders draw their worker seeds from their own generator, never from the global
+        # one (which then serves the model only, so that resuming restores it exactly)
+        kwargs.setdefault("generator", torch.Generator().manual_seed(self.shuffle_seed))
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        if not training:
+            return self.iterator_valid(dataset, batch_size=batch_size, **kwargs)
+        shuffle = bool(kwargs.pop("shuffle", False))
+        world = _distributed.world_size()
+        if batch_size % world:
+            raise ValueError(
+                f"batch_size={batch_size} is the global batch, shared by {world} processes; "
+                f"it must be a multiple of {world}. Use e.g. batch_size="
+                f"{max(world, batch_size // world * world)}."
+            )
+        self.train_sampler_ = EpochShuffleSampler(
+            len(dataset), self.shuffle_seed, shuffle, _distributed.rank(), world
+        )
+        self.train_batch_size_ = batch_size // world
+        return self.iterator_train(
+            dataset, batch_size=self.train_batch_size_, sampler=self.train_sampler_, **kwargs
+        )
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        if self.train_sampler_ is not None:
+            self.train_sampler_.set_epoch(len(self.history) - 1)
+
+    # ------------------------------------------------------------------ data parallelism
+    def _ddp_module(self):
+        """The module wrapped in DistributedDataParallel (None with one process)."""
+        if not _distributed.is_distributed():
+            return None
+        ddp = self.__dict__.get("_ddp")
+        if ddp is None or ddp.module is not self.module_:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device = torch.device(self.device)
+            ddp = DistributedDataParallel(
+                self.module_,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+                # the same parameters take part in every step; some never do (e.g. the
+                # decoder under a pooling head), which a static graph allows
+                static_graph=True,
+            )
+            object.__setattr__(self, "_ddp", ddp)  # not a skorch-registered module
+        return ddp
+
+    def infer(self, x, **fit_params):
+        ddp = self._ddp_module() if self.module_.training else None
+        if ddp is None:
+            return super().infer(x, **fit_params)
+        x = to_tensor(x, device=self.device)
+        with self.autocast():
+            return ddp(x, **fit_params)
+
+    def on_train_end(self, net, **kwargs):
+        super().on_train_end(net, **kwargs)
+        object.__setattr__(self, "_ddp", None)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_ddp", None)
+        return state
+
+    # ------------------------------------------------------------------ one step
+    def train_step_single(self, batch, **fit_params):
+        """skorch's step, with the loss checked (and averaged over processes) first."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        logged = self._check_loss(loss, len(Xi))
+        loss.backward()
+        return {"loss": logged, "y_pred": y_pred}
+
+    def _check_loss(self, loss: torch.Tensor, n: int) -> torch.Tensor:
+        value = float(loss.detach())
+        finite = bool(torch.isfinite(torch.tensor(value)))
+        stop = self.interrupt_signal_ is not None
+        logged = loss
+        if _distributed.is_distributed():
+            total, count, n_bad, n_stop = _distributed.all_reduce_sum(
+                [value * n if finite else 0.0, float(n), float(not finite), float(stop)],
+                self.device,
+            )
+            finite, stop = n_bad == 0, n_stop > 0
+            logged = torch.tensor(total / count)  # the loss of the global batch
+        self._stop_agreed = stop
+        if not finite:
+            raise NonFiniteLossError(self._non_finite_message(value))
+        return logged
+
+    def _non_finite_message(self, value: float) -> str:
+        epoch = len(self.history)
+        batch = sum("train_loss" in b for b in self.history[-1]["batches"]) + 1
+        per_epoch = len(self.train_sampler_) // self.train_batch_size_ if self.train_sampler_ else 0
+        lr = self.optimizer_.param_groups[0]["lr"]
+        return (
+            f"The training loss is {value} at epoch {epoch}, batch {batch} (of about "
+            f"{max(per_epoch, batch)}); training stopped before this batch's update. Lower "
+            f"the learning rate (lr={self.lr:g}, {lr:.3g} at this step), keep gradient "
+            "clipping on (gradient_clip_value), or check the input: scaling='robust' or "
+            "'percentile95' puts every window on one scale; with scaling=None data in "
+            "volts or with saturated channels can give extreme values."
+        )
+
+    # ------------------------------------------------------------------ stopping
+    def stop_agreed(self) -> bool:
+        """After a step: did any process receive SIGINT/SIGTERM (all agree)?"""
+        if _distributed.is_distributed():
+            return self._stop_agreed
+        return self.interrupt_signal_ is not None
+
+    def agree_stop(self) -> bool:
+        """At an epoch end: did any process receive SIGINT/SIGTERM (collective)?"""
+        stop = self.interrupt_signal_ is not None
+        if _distributed.is_distributed():
+            stop = _distributed.all_reduce_sum([float(stop)], self.device)[0] > 0
+        return stop
+
+
+class ReconstructionNet(_TrainingMixin, _PrecisionMixin, NeuralNet):
     """skorch net for self-supervised reconstruction: ``loss = criterion(module(X), X)``."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, to_tensor(X, device=self.device))
 
 
-class ClassificationNet(_PrecisionMixin, NeuralNet):
+class ClassificationNet(_TrainingMixin, _PrecisionMixin, NeuralNet):
     """skorch net for classification with integer-encoded targets and logits output."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -13,7 +13,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.dataset import Dataset
 
 from ..models import EEGM2Net, load_backbone_weights
-from ._base import ARCH_PARAMS, EEGM2Base, seed_from
+from ._base import ARCH_PARAMS, EEGM2Base
 from ._net import ClassificationNet
 from ._validation import check_channels, check_classification_y, check_window_length
 from .pretrainer import pretrained_weights
@@ -53,7 +53,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Base):
     lr, max_epochs, batch_size, weight_decay, lr_schedule, gradient_clip_value, \
 validation_split, patience, scaling, base_width, d_state, d_conv, expand, headdim, \
 chunk_size, device, backend, precision, checkpointing, num_workers, random_state, \
-verbose, callbacks :
+verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         As in :class:`~eegm2_sklearn.EEGM2Pretrainer`; ``validation_split`` is stratified
         by class.
 
@@ -118,6 +118,9 @@ verbose, callbacks :
         random_state=None,
         verbose: int = 0,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> None:
         self.pretrained = pretrained
         self.finetune = finetune
@@ -148,6 +151,9 @@ verbose, callbacks :
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
@@ -166,6 +172,7 @@ verbose, callbacks :
         self : EEGM2Classifier
         """
         self._validate_params()
+        self._device()  # joins torchrun's process group, if any
         data = self._to_data(X, y)
         if data.y is None:
             raise ValueError(
@@ -186,7 +193,7 @@ verbose, callbacks :
         self.architecture_ = arch
 
         Z, _ = self._scale(data.X)
-        seed = seed_from(self.random_state)
+        seed = self._training_seed()
         train, valid = self._split(len(Z), y_enc, seed)
         net = self._make_net(
             EEGM2Net,
@@ -205,6 +212,7 @@ verbose, callbacks :
             n_train=len(train),
             valid_dataset=None if valid is None else Dataset(Z[valid], y_enc[valid]),
             device=self._device(),
+            seed=seed,
         )
         self.net_ = self._fit_net(net, Z[train], y_enc[train], seed)
         del self._pretrained_state

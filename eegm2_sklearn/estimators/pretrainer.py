@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
+from torch.utils.data import Subset
 
 from ..losses import TemporalSpectralLoss
 from ..models import EEGM2, STATISTICS, bottleneck_mean, bottleneck_statistics
-from ._base import ARCH_PARAMS, EEGM2Base, seed_from
+from ._base import ARCH_PARAMS, EEGM2Base
 from ._inputs import EEGArray
 from ._net import ReconstructionNet
 from ._persistence import load_pretrained, save_pretrained
 from ._scaling import inverse_scale_windows
+from ._streaming import is_streamable, stream_windows
 
 
 class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
@@ -85,6 +87,17 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         0: silent; 1: a table per epoch, and a progress bar when epochs are long.
     callbacks : list or None
         Extra skorch callbacks (or ``(name, callback)`` tuples).
+    checkpoint_dir : str, os.PathLike or None
+        Folder for checkpoints of the training state (weights, optimiser, scheduler,
+        random generators, history; written atomically). Saved every ``checkpoint_every``
+        epochs, after the last epoch, and on SIGINT/SIGTERM (after the current batch; then
+        ``fit`` stops). None writes none.
+    checkpoint_every : int
+        Epochs between checkpoints.
+    resume : bool
+        Continue from the newest checkpoint in ``checkpoint_dir`` (start afresh when there
+        is none). With the same data and settings the final weights equal those of an
+        uninterrupted run (bit for bit on CPU).
 
     Attributes
     ----------
@@ -154,6 +167,9 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         random_state=None,
         verbose: int = 0,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> None:
         self.window_seconds = window_seconds
         self.window_stride_seconds = window_stride_seconds
@@ -183,6 +199,9 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -194,6 +213,9 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
             mne.io.Raw, list of Raw or braindecode dataset
             Windows, or continuous recordings cut into windows of ``window_seconds``.
             MNE objects are read in volts, arrays as given (see ``scaling``).
+            Recordings bigger than memory stream from disk, window by window: pass file
+            paths (EDF, BDF, FIF, ...), Raw objects read with ``preload=False``, or
+            braindecode datasets of such recordings.
         y : None
             Ignored (self-supervised).
 
@@ -202,16 +224,26 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         self : EEGM2Pretrainer
         """
         self._validate_params()
-        data = self._to_data(X, allow_raw=True)
-        self._record_shapes(data)
-        Z, _ = self._scale(data.X)
-        seed = seed_from(self.random_state)
-        train, valid = self._split(len(Z), None, seed)
-        net = self._build_net(
-            n_train=len(train),
-            valid_dataset=None if valid is None else _dataset(Z[valid]),
-        )
-        self.net_ = self._fit_net(net, Z[train], None, seed)
+        self._device()  # joins torchrun's process group, if any
+        if is_streamable(X):
+            stream = stream_windows(
+                X, self.window_seconds, self.window_stride_seconds, scaling=self.scaling
+            )
+            self._record_shapes(stream)
+            seed = self._training_seed()
+            train, valid = self._split(len(stream), None, seed)
+            train_set = stream if valid is None else Subset(stream, train)
+            valid_set = None if valid is None else Subset(stream, valid)
+        else:
+            data = self._to_data(X, allow_raw=True)
+            self._record_shapes(data)
+            Z, _ = self._scale(data.X)
+            seed = self._training_seed()
+            train, valid = self._split(len(Z), None, seed)
+            train_set = Z if valid is None else Z[train]
+            valid_set = None if valid is None else _dataset(Z[valid])
+        net = self._build_net(n_train=len(train), valid_dataset=valid_set, seed=seed)
+        self.net_ = self._fit_net(net, train_set, None, seed)
         return self
 
     def _module_kwargs(self) -> dict:
@@ -222,7 +254,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
             **self._arch_kwargs(),
         )
 
-    def _build_net(self, n_train: int, valid_dataset=None):
+    def _build_net(self, n_train: int, valid_dataset=None, seed: int | None = None):
         return self._make_net(
             EEGM2,
             self._module_kwargs(),
@@ -231,6 +263,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
             n_train=n_train,
             valid_dataset=valid_dataset,
             device=self._device(),
+            seed=seed,
         )
 
     # ------------------------------------------------------------------ inference
@@ -303,7 +336,15 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         params = {
             k: v
             for k, v in self.get_params(deep=False).items()
-            if k not in ("callbacks", "random_state", "device", "validation_split")
+            if k
+            not in (
+                "callbacks",
+                "random_state",
+                "device",
+                "validation_split",
+                "checkpoint_dir",
+                "resume",
+            )
         }
         return {
             "estimator": type(self).__name__,
