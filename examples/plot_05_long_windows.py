@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.ticker import NullFormatter
 
 from eegm2_sklearn.models import EEGM2
 from eegm2_sklearn.ops import mamba_ssm_available, resolve_backend
@@ -72,8 +73,11 @@ for i, (config, rows) in enumerate(ok.groupby("config", sort=False)):
     axes[1].loglog(rows["n_times"], rows["mib_per_window"], **style)
 axes[0].set_ylabel("forward + backward per window (ms)")
 axes[1].set_ylabel("memory per window (MiB)")
+lengths = sorted(ok["n_times"].unique())
 for ax in axes:
     ax.set_xlabel("window length (samples)")
+    ax.set_xticks(lengths, [f"{t:,}" for t in lengths], rotation=45)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
 axes[0].legend(fontsize=8)
 device = results["device"].iloc[0]

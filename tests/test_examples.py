@@ -6,7 +6,9 @@ tests carry the ``examples`` marker: deselect them with ``-m "not examples"``. S
 load EEGMAT are skipped when the data folder is absent (see ``tests/conftest.py``).
 
 The full gallery runs in the documentation build (``python -m sphinx -W -b html docs
-docs/_build/html``), which CI does not do: see ``docs/contributing.rst``.
+docs/_build/html``), which CI does not do: see ``docs/development.rst``. The last test
+checks that the error messages quoted in ``docs/user_guide/troubleshooting.rst`` are still
+the ones the package raises.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TROUBLESHOOTING = ROOT / "docs" / "user_guide" / "troubleshooting.rst"
 SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
 
 
@@ -96,3 +100,105 @@ def test_example_runs_in_quick_mode(script, request, monkeypatch):
         CHECKS[script.stem](namespace)
     finally:
         plt.close("all")
+
+
+# ----------------------------------------------------------------------------- troubleshooting
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _message(fn) -> str:
+    """The text of the exception or warning that ``fn`` raises, as the page quotes it."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - any exception the page quotes
+            return f"{type(err).__name__}: {err}"
+    for w in caught:
+        if issubclass(w.category, UserWarning) and w.category.__module__ == "builtins":
+            return f"{w.category.__name__}: {w.message}"
+    raise AssertionError("no error or UserWarning raised")
+
+
+def test_troubleshooting_quotes_current_messages(tmp_path, monkeypatch):
+    """Each message quoted on the troubleshooting page is what the code says today."""
+    import mne
+    import torch
+
+    from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
+    from eegm2_sklearn.datasets import fetch_eegmat
+    from eegm2_sklearn.ops import mamba_ssm_available
+
+    page = _normalise(TROUBLESHOOTING.read_text())
+    tiny = dict(base_width=8, expand=2, headdim=8, d_state=4, max_epochs=1, batch_size=8)
+    tiny.update(device="cpu", random_state=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 4, 64)).astype("float32")
+    y = np.array(["a", "b"] * 8)
+    X_nan = X.copy()
+    X_nan[3, 1, 5] = np.nan
+    info = mne.create_info([f"c{i}" for i in range(4)], 128.0, "eeg")
+    raw = mne.io.RawArray(rng.standard_normal((4, 128 * 20)) * 1e-5, info, verbose=False)
+    epochs = mne.EpochsArray(X * 1e-5, info, verbose=False)
+    epochs_256 = mne.EpochsArray(X * 1e-5, mne.create_info(info.ch_names, 256.0, "eeg"))
+    renamed = mne.create_info(["c0", "c1", "c2", "x3"], 128.0, "eeg")
+    epochs_renamed = mne.EpochsArray(X * 1e-5, renamed, verbose=False)
+
+    pre = EEGM2Pretrainer(**tiny).fit(X)
+    pre_epochs = EEGM2Pretrainer(**tiny).fit(epochs)
+    clf = EEGM2Classifier(**tiny).fit(X, y)
+
+    cases = {
+        "nan": lambda: EEGM2Pretrainer(**tiny).fit(X_nan),
+        "ndim": lambda: EEGM2Pretrainer(**tiny).fit(X[0]),
+        "empty": lambda: EEGM2Pretrainer(**tiny).fit(X[:0]),
+        "short": lambda: EEGM2Pretrainer(**tiny).fit(X[:, :, :4]),
+        "raw without window": lambda: EEGM2Pretrainer(**tiny).fit(raw),
+        "raw to classifier": lambda: EEGM2Classifier(**tiny).fit(raw, y),
+        "one class": lambda: EEGM2Classifier(**tiny).fit(X, np.array(["a"] * 16)),
+        "y length": lambda: EEGM2Classifier(**tiny).fit(X, y[:5]),
+        "channel count": lambda: pre.transform(X[:, :3]),
+        "channel names": lambda: pre_epochs.transform(epochs_renamed),
+        "sfreq": lambda: pre_epochs.transform(epochs_256),
+        "flatten length": lambda: clf.predict(X[:, :, :32]),
+        "not fitted": lambda: EEGM2Classifier().predict(X),
+        "unfitted pretrained": lambda: EEGM2Classifier(pretrained=EEGM2Pretrainer(), **tiny).fit(
+            X, y
+        ),
+        "pretrained channels": lambda: EEGM2Classifier(pretrained=pre, **tiny).fit(X[:, :3], y),
+        "pretrained sfreq": lambda: EEGM2Classifier(pretrained=pre_epochs, **tiny).fit(
+            epochs_256, y
+        ),
+        "pretrained scaling": lambda: EEGM2Classifier(
+            pretrained=pre, **{**tiny, "scaling": None}
+        ).fit(X, y),
+        "missing folder": lambda: EEGM2Pretrainer.from_pretrained("my_pretrained"),
+        "parameters": lambda: EEGM2Pretrainer(**{**tiny, "scaling": "zscore", "lr": -1}).fit(X),
+    }
+    if not torch.cuda.is_available():
+        cases["cuda"] = lambda: EEGM2Pretrainer(**{**tiny, "device": "cuda"}).fit(X)
+    if not mamba_ssm_available():
+        cases["mamba_ssm"] = lambda: EEGM2Pretrainer(**{**tiny, "backend": "mamba_ssm"}).fit(X)
+
+    monkeypatch.delenv("EEGM2_DATA", raising=False)
+    monkeypatch.setenv("HOME", "/home/user")
+    monkeypatch.delenv("MNE_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    if not mne.get_config("MNE_DATASETS_EEGMAT_PATH") and not mne.get_config("MNE_DATA"):
+        cases["eegmat missing"] = lambda: fetch_eegmat(
+            subjects=[0], path="my_eeg", download=False, verbose=False
+        )
+
+    stale = {}
+    for name, fn in cases.items():
+        message = _normalise(_message(fn))
+        if name == "cuda":  # the versions in the message differ between machines
+            message = message.split(" (torch ")[0]
+        if message not in page:
+            stale[name] = message
+    assert not stale, "troubleshooting.rst quotes outdated messages:\n" + "\n".join(
+        f"{k}: {v}" for k, v in stale.items()
+    )
