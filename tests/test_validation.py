@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GroupKFold
 
 from eegm2_sklearn.estimators._device import resolve_device
@@ -111,10 +112,12 @@ def test_check_y_length():
     np.testing.assert_array_equal(check_y_length(2, [0, 1]), [0, 1])
     with pytest.raises(ValueError, match="X has 3 epochs but y has 2 labels"):
         check_y_length(3, [0, 1])
-    with pytest.raises(ValueError, match=r"shape \(2, 1\). Use y.ravel\(\)"):
-        check_y_length(2, np.zeros((2, 1)))
-    with pytest.raises(ValueError, match="y is required"):
+    with pytest.warns(DataConversionWarning, match=r"shape \(2, 1\).*y.ravel\(\)"):
+        np.testing.assert_array_equal(check_y_length(2, np.zeros((2, 1))), [0, 0])
+    with pytest.raises(ValueError, match="requires y to be passed"):
         check_y_length(2, None)
+    with pytest.raises(ValueError, match="1-D"):
+        check_y_length(2, np.zeros((2, 2)))
 
 
 def test_check_classification_y():
