@@ -100,5 +100,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def run_in_process(out, *args: str) -> dict:
+    """:func:`main` in the calling process, one thread as in the subprocesses; its output."""
+    threads = torch.get_num_threads()
+    try:
+        main([str(out), *args])
+    finally:
+        torch.set_num_threads(threads)
+    return torch.load(out, weights_only=False)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,14 +24,7 @@ from eegm2_sklearn.estimators import NonFiniteLossError
 WORKER = Path(__file__).with_name("_scale_out_worker.py")
 
 
-def run_here(out: Path, *args: str) -> dict:
-    """The worker in this process (one thread, as in its subprocesses)."""
-    threads = torch.get_num_threads()
-    try:
-        worker.main([str(out), *args])
-    finally:
-        torch.set_num_threads(threads)
-    return torch.load(out, weights_only=False)
+run_here = worker.run_in_process
 
 
 def run_subprocess(out: Path, *args: str, kill: str | None = None):
