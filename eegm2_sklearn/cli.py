@@ -516,9 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"eegm2 {args.command}: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as err:
-        if str(err):
-            print(f"eegm2 {args.command}: {err}", file=sys.stderr)
+    except KeyboardInterrupt:  # the message (where the checkpoint is) is already printed
         return 130
 
 

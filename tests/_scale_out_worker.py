@@ -1,10 +1,13 @@
 """Training runs that tests start in subprocesses (kill/resume, torchrun); not a test file.
 
 Usage: python tests/_scale_out_worker.py OUT [--ckpt DIR] [--resume] [--epochs N]
-[--files F1 F2 ...] [--classifier]. Environment: ``EEGM2_TEST_KILL=EPOCH:BATCH:SIGNAL``
-sends SIGNAL (``KILL``, ``TERM``, ``INT``) to this process after BATCH training batches of
-EPOCH; ``EEGM2_TEST_INF=EPOCH:BATCH`` makes that batch's loss infinite. The final weights
-go to OUT (``torch.save`` of the state dict) with the history, on rank 0.
+[--files F1 F2 ...] [--classifier].
+
+Environment: ``EEGM2_TEST_KILL=EPOCH:BATCH:SIGNAL[:RANK]`` sends SIGNAL (``KILL``,
+``TERM``, ``INT``) to this process after BATCH training batches of EPOCH (under torchrun:
+on rank RANK only, when given); ``EEGM2_TEST_INF=EPOCH:BATCH`` makes that batch's loss
+infinite. The final weights go to OUT (``torch.save`` of the state dict) with the history,
+on rank 0.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ TINY = dict(base_width=8, expand=2, headdim=8, d_state=4)
 class SignalAt(Callback):
     """Send a signal to this process after a given training batch."""
 
-    def __init__(self, epoch: int, batch: int, signame: str):
-        self.epoch, self.batch, self.signame = epoch, batch, signame
+    def __init__(self, epoch: int, batch: int, signame: str, rank: int | None = None):
+        self.epoch, self.batch, self.signame, self.rank = epoch, batch, signame, rank
 
     def on_batch_end(self, net, training=False, **kwargs):
         done = sum("train_loss" in b for b in net.history[-1]["batches"])
-        if training and len(net.history) == self.epoch and done == self.batch:
+        here = self.rank is None or int(os.environ.get("RANK", "0")) == self.rank
+        if training and here and len(net.history) == self.epoch and done == self.batch:
             os.kill(os.getpid(), getattr(signal, "SIG" + self.signame))
 
 
@@ -65,8 +69,8 @@ def main(argv=None) -> int:
 
     callbacks = []
     if os.environ.get("EEGM2_TEST_KILL"):
-        epoch, batch, signame = os.environ["EEGM2_TEST_KILL"].split(":")
-        callbacks.append(SignalAt(int(epoch), int(batch), signame))
+        epoch, batch, signame, *rank = os.environ["EEGM2_TEST_KILL"].split(":")
+        callbacks.append(SignalAt(int(epoch), int(batch), signame, *map(int, rank)))
     if os.environ.get("EEGM2_TEST_INF"):
         epoch, batch = os.environ["EEGM2_TEST_INF"].split(":")
         callbacks.append(InfAt(int(epoch), int(batch)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -130,6 +131,8 @@ TINY = dict(base_width=8, expand=2, headdim=8, d_state=4, batch_size=8, random_s
 def test_resume_checks_settings_and_finished_runs_do_not_train(tmp_path):
     ckpt = tmp_path / "ckpt"
     done = EEGM2Pretrainer(max_epochs=2, checkpoint_dir=ckpt, **TINY).fit(X)
+    restored = pickle.loads(pickle.dumps(done))  # fitted with checkpoints: still picklable
+    np.testing.assert_array_equal(restored.transform(X), done.transform(X))
     again = EEGM2Pretrainer(max_epochs=2, checkpoint_dir=ckpt, resume=True, **TINY).fit(X)
     assert again.history_[:, "dur"] == done.history_[:, "dur"]  # loaded, not retrained
     for a, b in zip(again.module_.parameters(), done.module_.parameters(), strict=True):

@@ -41,7 +41,9 @@ def test_permutation_depends_on_seed_and_epoch_only_and_skip_resumes():
         EpochShuffleSampler(5, 0, rank=2, world_size=2)
 
 
-def torchrun(out: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProcess:
+def torchrun(
+    out: Path, *args: str, nproc: int = 2, kill: str | None = None, ok: bool = True
+) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -53,8 +55,11 @@ def torchrun(out: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProce
         *args,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if kill:
+        env["EEGM2_TEST_KILL"] = kill
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    if ok:
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     return res
 
 
@@ -89,3 +94,20 @@ def test_two_processes_finetune_a_pooling_head_like_one(tmp_path):
     two = torch.load(tmp_path / "two.pt", weights_only=False)
     one = worker.run_in_process(tmp_path / "one.pt", *args)
     assert_close_runs(two, one)
+
+
+def test_sigterm_on_one_process_stops_all_after_one_checkpoint_and_resumes(tmp_path):
+    """Rank 0 alone gets SIGTERM: both processes stop after the same batch, rank 0 saves."""
+    args = ("--batch-size", "16", "--windows", "64", "--epochs", "2")
+    ckpt = str(tmp_path / "ckpt")
+    res = torchrun(tmp_path / "a.pt", *args, "--ckpt", ckpt, kill="2:1:TERM:0", ok=False)
+    assert res.returncode != 0
+    # signalled after batch 1; the processes agree during the next step, and stop after it
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch00002-batch000002",
+        "latest.json",
+    ]
+    torchrun(tmp_path / "b.pt", *args, "--ckpt", ckpt, "--resume")
+    resumed = torch.load(tmp_path / "b.pt", weights_only=False)
+    one = worker.run_in_process(tmp_path / "one.pt", *args)
+    assert_close_runs(resumed, one)

@@ -26,6 +26,7 @@ from skorch.callbacks import (
     ProgressBar,
 )
 from skorch.helper import predefined_split
+from skorch.utils import noop
 
 from . import _distributed
 from ._checkpoint import (
@@ -288,7 +289,7 @@ class EEGM2Base(BaseEstimator):
                 ckpt,
                 every=self.checkpoint_every,
                 fingerprint=fingerprint,
-                sink=print if self.verbose >= 1 and main else (lambda *a, **k: None),
+                sink=print if self.verbose >= 1 and main else noop,
             )
             if self.resume:
                 callbacks.append(("resume", ResumeFromCheckpoint(saver)))
