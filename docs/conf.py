@@ -148,9 +148,11 @@ sphinx_gallery_conf = {
     "plot_gallery": os.environ.get("EEGM2_DOCS_PLOT_GALLERY", "True") not in ("0", "False"),
     "doc_module": ("eegm2_sklearn",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"eegm2_sklearn": None},
     "image_scrapers": ("matplotlib",),
     "remove_config_comments": True,
+    # show HTML reprs (a Pipeline's diagram) of a cell's last expression, not the text
+    # reprs of matplotlib objects that plotting calls return
+    "capture_repr": ("_repr_html_",),
     "min_reported_time": 0,
     "abort_on_example_error": False,
     "show_memory": False,
@@ -171,21 +173,46 @@ html_theme_options = {
 }
 html_context = {"default_mode": "light"}
 
-# -- benchmark pages --------------------------------------------------------------------
-#: Markdown pages written beside the benchmark scripts; the toctree lists those present.
-BENCHMARK_PAGES = ("benchmarks", "performance")
-_PAGES_TOKEN = "@BENCHMARK_PAGES@"
+# -- pages written by the benchmark and scale-out work ------------------------------------
+#: Top-level pages (Markdown or reST in docs/) that the toctrees list when they exist,
+#: by token: index.rst holds ``@BENCHMARK_PAGES@`` and ``@OTHER_PAGES@``,
+#: user_guide/index.rst ``@GUIDE_PAGES@``. Any other top-level page goes to "More", so a
+#: new page never breaks the -W build by being in no toctree.
+PAGE_GROUPS = {
+    "@BENCHMARK_PAGES@": ("benchmarks", "performance"),
+    "@GUIDE_PAGES@": ("scaling_out",),
+}
+_LISTED = {"index", "install", "api", "development"}
+_SUFFIXES = (".rst", ".md")
 
 
-def _fill_benchmark_toctree(app, docname, source):
-    """Replace the token in index.rst by the benchmark pages that exist."""
-    if docname != "index" or _PAGES_TOKEN not in source[0]:
-        return
-    present = [p for p in BENCHMARK_PAGES if any(HERE.glob(f"{p}.*"))]
-    entries = "\n".join(f"   {p}" for p in present)
-    source[0] = source[0].replace(f"   {_PAGES_TOKEN}", entries)
+def _top_level_pages() -> list[str]:
+    return sorted(p.stem for p in HERE.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+
+
+def _toctree_entries(token: str, prefix: str = "") -> str:
+    present = set(_top_level_pages())
+    if token == "@OTHER_PAGES@":
+        grouped = {name for names in PAGE_GROUPS.values() for name in names}
+        names = sorted(present - grouped - _LISTED)
+    else:
+        names = [name for name in PAGE_GROUPS[token] if name in present]
+    return "\n".join(f"   {prefix}{name}" for name in names)
+
+
+def _fill_toctrees(app, docname, source):
+    """Replace the page tokens of the toctrees by the pages that exist."""
+    prefix = "/" if docname != "index" else ""
+    for token in (*PAGE_GROUPS, "@OTHER_PAGES@"):
+        if token in source[0]:
+            source[0] = source[0].replace(f"   {token}", _toctree_entries(token, prefix))
+
+
+# ``.. only:: scaling_out`` in the user guide: text that points to that page if it exists
+for _page in _top_level_pages():
+    tags.add(f"page_{_page}")  # noqa: F821 - Sphinx provides ``tags`` to conf.py
 
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign_members)
-    app.connect("source-read", _fill_benchmark_toctree)
+    app.connect("source-read", _fill_toctrees)

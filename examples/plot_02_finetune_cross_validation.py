@@ -98,6 +98,13 @@ print("balanced accuracy per fold:", np.round(scores, 3))
 print(f"mean: {scores.mean():.3f} +/- {scores.std():.3f}")
 
 # %%
+# Do not read much into these numbers: a network this small, trained for a few epochs on
+# the windows of four subjects, sits near chance on this task, where differences between
+# people are larger than the change between rest and arithmetic (band power does little
+# better, see :ref:`ex-linear-probe`). What matters here is the protocol: the test
+# subjects are never seen in pretraining or fine-tuning. The Benchmarks pages report the
+# paper-size network trained on a GPU.
+#
 # Which subjects were hard? The score of each fold beside the subjects it tested:
 fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
 labels = [

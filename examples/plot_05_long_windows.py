@@ -47,12 +47,14 @@ print("measured on:", ", ".join(results["device"].unique()), "on", results["date
 print(results[["config", "n_times", "batch", "status", "ms", "peak_gib"]].to_string(index=False))
 
 # %%
-# The CSV committed with these pages was measured on the documentation's build machine,
-# a CPU, with one thread and one window per step (``--device cpu --threads 1 --batch 1
-# --lengths 256 512 1024 2048 4096``); on a CPU, "memory" is the size of the activations
-# that autograd keeps for the backward pass. A GPU run of the same script records the
-# allocator's peak and adds mamba-ssm's kernels and bfloat16; the Performance page
-# discusses those numbers.
+# The run behind the committed CSV is named by its ``device`` and ``date`` columns,
+# printed above. When this example was written it was a CPU run on the documentation's
+# build machine (2 shared AMD EPYC cores, used with one thread, one window per step:
+# ``--device cpu --threads 1 --batch 1 --lengths 256 512 1024 2048 4096``, 2026-11-27);
+# a GPU run of the same script replaces the file without any change to this code. On a
+# CPU, "memory" is the size of the activations that autograd keeps for the backward pass;
+# on a GPU it is the allocator's peak, and the rows add mamba-ssm's kernel and bfloat16.
+# The Performance page discusses those numbers.
 #
 # Time and memory per window, against the window length, on logarithmic axes: a straight
 # line of slope 1 is linear growth, slope 2 quadratic.
@@ -87,6 +89,7 @@ fig.suptitle(f"EEGM2 vs attention, one training step ({device}, {results['date']
 # The growth exponent of each configuration: the slope of a straight line through the
 # logarithms (1 means linear).
 for config, rows in ok.groupby("config", sort=False):
+    rows = rows.dropna(subset=["ms_per_window", "mib_per_window"])
     if rows["n_times"].nunique() < 2:
         continue
     log_t = np.log(rows["n_times"])
