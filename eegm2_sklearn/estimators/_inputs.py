@@ -380,8 +380,9 @@ def fixed_length_windows(raws: Sequence[mne.io.BaseRaw], size: int, stride: int)
     A thin call of :func:`braindecode.preprocessing.create_fixed_length_windows` with
     ``preload=False`` (no data are read here) and the incomplete last window dropped.
     """
-    from braindecode.datasets import BaseConcatDataset, RawDataset
-    from braindecode.preprocessing import create_fixed_length_windows
+    with mne.use_log_level("error"):  # braindecode's import logs MNE deprecation notices
+        from braindecode.datasets import BaseConcatDataset, RawDataset
+        from braindecode.preprocessing import create_fixed_length_windows
 
     concat = BaseConcatDataset(
         [RawDataset(raw, description={"recording": i}) for i, raw in enumerate(raws)]

@@ -244,7 +244,7 @@ def stream_windows(
     >>> raw = mne.io.RawArray(np.random.default_rng(0).normal(size=(2, 1000)),
     ...                       mne.create_info(["Cz", "Pz"], 100.0, "eeg"), verbose=False)
     >>> path = os.path.join(tempfile.mkdtemp(), "rec_raw.fif")
-    >>> raw.save(path, verbose=False)
+    >>> _ = raw.save(path, verbose=False)
     >>> stream = stream_windows([path], window_seconds=2.0)  # nothing read yet
     >>> len(stream), stream[0][0].shape, stream.ch_names
     (5, torch.Size([2, 200]), ['Cz', 'Pz'])
