@@ -166,6 +166,7 @@ html_static_path = ["_static"]
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_end": ["theme-switcher", "navbar-icon-links"],
+    "header_links_before_dropdown": 4,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],

@@ -15,6 +15,7 @@ EEGMAT subjects (no labels used), then looks at
 """
 
 # %%
+# sphinx_gallery_thumbnail_number = 2
 import os
 
 import numpy as np

@@ -17,6 +17,7 @@ subjects it has never seen:
 """
 
 # %%
+# sphinx_gallery_thumbnail_number = 2
 import os
 import tempfile
 from pathlib import Path
