@@ -54,11 +54,11 @@ pre = EEGM2Pretrainer(
 print(f"pretrained on {len(pre.history_)} epochs, last loss {pre.history_[-1, 'train_loss']:.1f}")
 
 # %%
-# Cross-validation clones the classifier in every fold, and :func:`~sklearn.base.clone`
-# also clones the estimators among its parameters, which leaves a cloned pretrainer
-# unfitted. A folder written by
-# :meth:`~eegm2_sklearn.EEGM2Pretrainer.save_pretrained` survives cloning: give the
-# classifier the folder.
+# Cross-validation clones the classifier in every fold; :func:`~sklearn.base.clone`
+# keeps the fitted pretrainer given as ``pretrained=`` as it is, so ``pretrained=pre``
+# works too. Here the classifier gets the folder written by
+# :meth:`~eegm2_sklearn.EEGM2Pretrainer.save_pretrained`, which also outlives this
+# process.
 pretrained_dir = pre.save_pretrained(Path(tempfile.mkdtemp()) / "eegm2_eegmat")
 print(sorted(p.name for p in pretrained_dir.iterdir()))
 

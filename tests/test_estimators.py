@@ -347,3 +347,27 @@ def test_onecycle_schedule_on_any_number_of_steps(n_epochs):
     X = np.random.default_rng(0).standard_normal((n_epochs, 3, 16))
     pre = EEGM2Pretrainer(max_epochs=2, random_state=0, **{**TINY, "batch_size": 16}).fit(X)
     assert len(pre.history_) == 2
+
+
+def test_cross_validation_with_a_fitted_pretrainer(pretrainer, small):
+    """clone() keeps the fitted pretrainer: every fold starts from its weights."""
+    from sklearn.frozen import FrozenEstimator
+
+    epochs, y, groups = small
+    clf = EEGM2Classifier(
+        pretrained=pretrainer, head="pool", max_epochs=1, random_state=0, batch_size=32
+    )
+    assert clone(clf).pretrained is pretrainer
+    scores = cross_val_score(clf, epochs, y, groups=groups, cv=GroupKFold(2))
+    assert scores.shape == (2,)
+    frozen = EEGM2Classifier(
+        pretrained=FrozenEstimator(pretrainer),
+        head="pool",
+        max_epochs=1,
+        random_state=0,
+        batch_size=32,
+    ).fit(epochs, y)
+    plain = EEGM2Classifier(
+        pretrained=pretrainer, head="pool", max_epochs=1, random_state=0, batch_size=32
+    ).fit(epochs, y)
+    np.testing.assert_array_equal(frozen.predict_proba(epochs[:5]), plain.predict_proba(epochs[:5]))

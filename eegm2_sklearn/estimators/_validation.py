@@ -171,6 +171,7 @@ def _is_callbacks(v: Any) -> bool:
 
 
 def _is_pretrained(v: Any) -> bool:
+    v = getattr(v, "estimator", v) if type(v).__name__ == "FrozenEstimator" else v
     return v is None or isinstance(v, (str, os.PathLike)) or hasattr(v, "save_pretrained")
 
 
@@ -211,7 +212,8 @@ PARAM_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks": (_is_callbacks, "None or a list of skorch callbacks"),
     "pretrained": (
         _is_pretrained,
-        "None, a fitted EEGM2Pretrainer or the path of a save_pretrained folder",
+        "None, a fitted EEGM2Pretrainer (or FrozenEstimator of one) or the path of a "
+        "save_pretrained folder",
     ),
     "d_state": (_int_ge(1), "an int >= 1"),
     "d_conv": (_int_ge(1), "an int >= 1"),

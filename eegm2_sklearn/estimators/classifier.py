@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import torch
 from scipy.special import softmax
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.dataset import Dataset
@@ -28,9 +28,11 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Base):
     Parameters
     ----------
     pretrained : EEGM2Pretrainer, str, os.PathLike or None
-        A fitted :class:`~eegm2_sklearn.EEGM2Pretrainer` or a folder written by its
-        ``save_pretrained``. The weights are loaded inside :meth:`fit` (so ``clone`` and
-        cross-validation start from the pretrained weights in every fold). The architecture
+        A fitted :class:`~eegm2_sklearn.EEGM2Pretrainer` (also wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`) or a folder written by its
+        ``save_pretrained``. The weights are loaded inside :meth:`fit`, and ``clone`` keeps
+        the same fitted pretrainer, so cross-validation and grid search start from the
+        pretrained weights in every fold. The architecture
         (``base_width``, ``d_state``, ...) is then read from the pretrained model and the
         classifier's own architecture parameters are ignored. Channels must match the
         pretrained ones (count, and names and order when both are known).
@@ -85,6 +87,19 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
     """
 
     _net_class = ClassificationNet
+
+    def __sklearn_clone__(self):
+        """Clone the parameters, but share ``pretrained``.
+
+        A fitted :class:`~eegm2_sklearn.EEGM2Pretrainer` given as ``pretrained`` is an input
+        (its weights), not a sub-estimator to refit: ``clone`` — and so
+        ``cross_val_score`` and ``GridSearchCV`` — keep the same fitted object, which is
+        only read in :meth:`fit`.
+        """
+        params = self.get_params(deep=False)
+        pretrained = params.pop("pretrained")
+        clone_params = {k: clone(v, safe=False) for k, v in params.items()}
+        return type(self)(pretrained=pretrained, **clone_params)
 
     def __init__(
         self,

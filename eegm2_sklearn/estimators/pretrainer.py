@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
+from sklearn.frozen import FrozenEstimator
 from torch.utils.data import Subset
 
 from ..losses import TemporalSpectralLoss
@@ -426,6 +427,8 @@ def _dataset(Z: np.ndarray):
 
 def pretrained_weights(pretrained, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
     """State dict and config of a fitted :class:`EEGM2Pretrainer` or a saved folder."""
+    if isinstance(pretrained, FrozenEstimator):
+        pretrained = pretrained.estimator
     if isinstance(pretrained, EEGM2Pretrainer):
         if not hasattr(pretrained, "net_"):
             raise ValueError(
