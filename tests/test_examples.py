@@ -55,7 +55,7 @@ def _check_gridsearch(ns):
 
 
 def _check_long_windows(ns):
-    assert {"eegm2-torch-fp32", "attention-fp32"} <= set(ns["results"]["config"])
+    assert {"eegm2-mamba_ssm-bf16", "attention-bf16"} <= set(ns["results"]["config"])
     assert ns["x_hat"].shape == (1, 19, 120 * 128)
 
 
