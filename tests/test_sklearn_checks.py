@@ -61,15 +61,24 @@ _EMPTY_FEATURES = (
     "2-D '0 feature(s) (shape=(n, 0))' wording."
 )
 
-#: Checks that fail, each with its reason. Keep this short.
+_FLOAT32_BATCHES = (
+    "Inference runs in float32 batches of batch_size windows; when the windows are reordered "
+    "the batches hold other windows, and the matrix products can round differently in the "
+    "last bit (relative differences near 1e-7, float32's resolution), while the check asks "
+    "for 1e-7 agreement. It passes on most machines and thread counts, not all."
+)
+
+#: Checks that fail (or may fail), each with its reason. Keep this short.
 EXPECTED_FAILED_CHECKS = {
     "TabularEEGM2Classifier": {
         "check_n_features_in_after_fitting": _CHANNELS_NOT_FEATURES,
         "check_estimators_empty_data_messages": _EMPTY_FEATURES,
+        "check_methods_sample_order_invariance": _FLOAT32_BATCHES,
     },
     "TabularEEGM2Pretrainer": {
         "check_n_features_in_after_fitting": _CHANNELS_NOT_FEATURES,
         "check_estimators_empty_data_messages": _EMPTY_FEATURES,
+        "check_methods_sample_order_invariance": _FLOAT32_BATCHES,
     },
 }
 
