@@ -64,8 +64,17 @@ def main() -> None:
         action="store_true",
         help="time the torch scan of the mixer for chunk sizes 32..256",
     )
+    ap.add_argument(
+        "--tune-allocator",
+        action="store_true",
+        help="CPU: keep large tensors on the heap (eegm2_sklearn.ops.tune_cpu_allocator)",
+    )
     ap.add_argument("--csv", default=None)
     args = ap.parse_args()
+    if args.tune_allocator:
+        from eegm2_sklearn.ops import tune_cpu_allocator
+
+        print("allocator tuned:", tune_cpu_allocator())
 
     device = torch.device(args.device)
     torch.manual_seed(0)
