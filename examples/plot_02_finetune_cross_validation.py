@@ -141,3 +141,13 @@ fig = plot_confusion(
 # %%
 # And how the fine-tuning loss went down:
 fig = plot_history(clf, title="fine-tuning")
+
+# %%
+# Run as a script, this file shows nothing on a headless machine: set ``EEGM2_FIGURES_DIR``
+# to a folder to save its figures there as PNG files.
+if os.environ.get("EEGM2_FIGURES_DIR"):
+    figures_dir = Path(os.environ["EEGM2_FIGURES_DIR"])
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for number in plt.get_fignums():
+        plt.figure(number).savefig(figures_dir / f"finetune_cv_{number}.png", dpi=100)
+    print("figures saved in", figures_dir)
