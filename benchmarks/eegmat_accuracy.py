@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="EEGMAT rest vs arithmetic: EEGM2 vs braindecode models vs band power, "
         "leave-subjects-out (GroupKFold).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Flags shown with default None take their value from the preset. "
+        + " ".join(
+            f"Preset {name}: "
+            + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in values.items())
+            + "."
+            for name, values in PRESETS.items()
+        ),
     )
     ap.add_argument(
         "--data",
@@ -279,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--resume",
         action="store_true",
-        help="keep the rows already in --out and skip folds recorded as ok",
+        help="keep the rows already in --out and skip folds recorded as ok (rows are matched "
+        "by model, window, label fraction and fold only: resume with the same settings)",
     )
     ap.add_argument(
         "--quick",
