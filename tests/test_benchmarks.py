@@ -67,3 +67,48 @@ def test_smoke_band_power_writes_csv_and_table(bench, eegmat_path, tmp_path, cap
     printed = capsys.readouterr().out
     assert "| model | window | labels | bal. acc (%) | ROC AUC |" in printed
     assert "| Band power + LR | 4 s | 100% |" in printed
+
+
+def test_validation_mode_scores_training_subjects_and_never_test_subjects(
+    bench, eegmat_path, tmp_path, capsys
+):
+    out = tmp_path / "select.csv"
+    common = ["--smoke", "--models", "bandpower"]  # smoke: label fractions 0.5 and 1.0
+    argv = [*common, "--data", str(eegmat_path), "--out", str(out), "--validation-subjects", "1"]
+    assert bench.main(argv) == 0
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {r["evaluation"] for r in rows} == {"validation"}
+    raws = bench.load_recordings(bench.resolve_args(["--smoke", "--data", str(eegmat_path)]))
+    folds = bench.subject_folds(raws, 2)
+    for r in rows:
+        scored = {int(s) for s in r["test_subjects"].split()}
+        test = set(folds[int(r["fold"])].tolist())
+        # one validation subject, drawn from the fold's 3 training subjects; 2 left to train
+        assert len(scored) == 1 and not scored & test
+        assert int(r["n_train_subjects"]) == (2 if float(r["label_fraction"]) == 1.0 else 1)
+    assert "VALIDATION scores" in capsys.readouterr().out
+
+    # validation rows and test rows never share a CSV
+    with pytest.raises(SystemExit, match="holds validation scores"):
+        bench.main([*common, "--data", str(eegmat_path), "--out", str(out), "--resume"])
+
+
+def test_validation_subjects_must_leave_training_subjects(bench):
+    with pytest.raises(SystemExit, match="between 1 and 28"):
+        bench.validation_subjects(np.arange(30), 29, seed=0, fold=0)
+    picked = bench.validation_subjects(np.arange(30), 5, seed=0, fold=0)
+    assert len(picked) == 5 and set(picked) <= set(range(30))
+    np.testing.assert_array_equal(picked, bench.validation_subjects(np.arange(30), 5, 0, 0))
+
+
+def test_eegm2_scaling_none_feeds_tens_of_microvolts(bench):
+    X = np.full((2, 3, 8), 2e-5, dtype=np.float32)  # 20 uV
+    args = bench.resolve_args(["--smoke", "--eegm2-scaling", "none"])
+    assert bench.eegm2_common(args)["scaling"] is None
+    np.testing.assert_allclose(bench.eegm2_input(X, args), 2.0, rtol=1e-6)
+    assert bench.model_settings("eegm2-scratch", args)["scaling"] == "none"
+
+    args = bench.resolve_args(["--smoke"])
+    assert bench.eegm2_common(args)["scaling"] == "robust"
+    assert bench.eegm2_input(X, args) is X
