@@ -730,9 +730,14 @@ class FoldContext:
         return self._pretrainer
 
 
+def _subject_order(train_subjects, seed: int, fold: int, *stream: int) -> np.ndarray:
+    """A fixed permutation of a fold's training subjects (``stream`` tells draws apart)."""
+    return np.random.default_rng([seed, fold, *stream]).permutation(np.sort(train_subjects))
+
+
 def labelled_subjects(train_subjects, fraction: float, seed: int, fold: int) -> np.ndarray:
     """The first ``ceil(fraction * n)`` of a fixed per-fold permutation (nested subsets)."""
-    order = np.random.default_rng([seed, fold]).permutation(np.sort(train_subjects))
+    order = _subject_order(train_subjects, seed, fold)
     return np.sort(order[: max(1, math.ceil(fraction * len(order) - 1e-9))])
 
 
@@ -743,8 +748,7 @@ def validation_subjects(train_subjects, n: int, seed: int, fold: int) -> np.ndar
             f"--validation-subjects must be between 1 and {len(train_subjects) - 2} (a fold "
             f"has {len(train_subjects)} training subjects); got {n}."
         )
-    order = np.random.default_rng([seed, fold, 1]).permutation(np.sort(train_subjects))
-    return np.sort(order[:n])
+    return np.sort(_subject_order(train_subjects, seed, fold, 1)[:n])
 
 
 def skipped(model: str, window_s: float, skips: list[str]) -> bool:
@@ -812,7 +816,6 @@ class CsvLog:
         self.path = Path(path)
         self.rows: list[dict] = []
         self.columns = CSV_COLUMNS
-        self.evaluation = evaluation
         if resume and self.path.is_file():
             with self.path.open(newline="") as f:
                 reader = csv.DictReader(f)
