@@ -69,6 +69,105 @@ def test_smoke_band_power_writes_csv_and_table(bench, eegmat_path, tmp_path, cap
     assert "| Band power + LR | 4 s | 100% |" in printed
 
 
+def test_summarize_joins_a_run_split_over_processes(bench, eegmat_path, tmp_path, capsys):
+    common = ["--smoke", "--models", "bandpower", "--data", str(eegmat_path)]
+    whole, first, second = (tmp_path / f"{n}.csv" for n in ("whole", "first", "second"))
+    assert bench.main([*common, "--out", str(whole)]) == 0
+    assert bench.main([*common, "--folds", "0", "--out", str(first)]) == 0
+    assert bench.main([*common, "--folds", "1", "--out", str(second)]) == 0
+    capsys.readouterr()
+
+    assert bench.main(["--summarize", str(first), str(second)]) == 0
+    split_table = capsys.readouterr().out
+    assert bench.main(["--summarize", str(whole)]) == 0
+    whole_table = capsys.readouterr().out
+
+    # same folds, same seeds: the split run's table is the whole run's (times aside)
+    def scores(table):
+        return [line.split("|")[1:6] for line in table.splitlines()[2:]]
+
+    assert len(scores(whole_table)) == 2
+    assert scores(split_table) == scores(whole_table)
+    assert "| 2/2 |" in split_table
+
+    with pytest.raises(SystemExit, match="both hold bandpower at 4 s, labels 1, fold 0"):
+        bench.main(["--summarize", str(whole), str(first)])
+
+
+def _scores(path) -> dict:
+    with open(path, newline="") as f:
+        return {
+            (r["model"], r["window_s"], r["label_fraction"], r["fold"]): (
+                r["balanced_accuracy"],
+                r["roc_auc"],
+                r["n_train_windows"],
+                r["test_subjects"],
+            )
+            for r in csv.DictReader(f)
+        }
+
+
+def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys):
+    common = ["--smoke", "--models", "bandpower", "eegm2-scratch", "--threads", "1"]
+    common += ["--data", str(eegmat_path)]
+    serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
+    assert bench.main([*common, "--out", str(serial)]) == 0
+    assert bench.main([*common, "--processes", "2", "--out", str(parallel)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 (window, fold) pairs in 2 worker processes" in printed
+    assert "FAILED" not in printed
+
+    # 2 models x 2 label fractions x 2 folds, each computed in its own worker, same numbers
+    expected = _scores(serial)
+    assert len(expected) == 8
+    assert _scores(parallel) == expected
+    parts = sorted(p.name for p in (tmp_path / "parallel.csv.parts").iterdir())
+    assert parts == ["4s_fold0.csv", "4s_fold0.log", "4s_fold1.csv", "4s_fold1.log"]
+
+    # --resume: the merged file seeds missing parts; nothing is computed twice
+    stamps = {r["timestamp"] for r in csv.DictReader(parallel.open())}
+    (tmp_path / "parallel.csv.parts" / "4s_fold1.csv").unlink()
+    assert bench.main([*common, "--processes", "2", "--out", str(parallel), "--resume"]) == 0
+    assert _scores(parallel) == expected
+    assert {r["timestamp"] for r in csv.DictReader(parallel.open())} == stamps
+
+
+def test_worker_argv_passes_resolved_values(bench):
+    args = bench.resolve_args(["--smoke", "--skip", "--eegm2-lr", "0.01", "--processes", "3"])
+    argv = bench.worker_argv(args, 4.0, 1, Path("p.csv"), threads=2)
+    # the worker gets the values the smoke preset resolved, not the flags that set them
+    assert "--smoke" not in argv and "--processes" not in argv
+    assert argv[argv.index("--subjects") + 1] == "6"
+    assert argv[argv.index("--eegm2-width") + 1] == "4"
+    assert argv[argv.index("--eegm2-lr") + 1] == "0.01"
+    # an emptied list stays empty instead of falling back to the preset's
+    assert argv[argv.index("--skip") + 1].startswith("--")
+    task = ["--windows", "4", "--folds", "1", "--out", "p.csv", "--resume", "--threads", "2"]
+    assert argv[-len(task) :] == task
+    assert bench.resolve_args(argv).skip == []
+
+
+def test_pretrained_cache_loads_the_same_pretrainer(bench, eegmat_path, tmp_path, capsys):
+    common = ["--smoke", "--models", "eegm2-probe", "--folds", "0", "--label-fractions", "1.0"]
+    common += ["--data", str(eegmat_path), "--pretrained-cache", str(tmp_path / "cache")]
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    assert bench.main([*common, "--out", str(first)]) == 0
+    assert "loaded the pretrained EEGM2" not in capsys.readouterr().out
+    (folder,) = (tmp_path / "cache").iterdir()
+    assert (folder / "model.safetensors").is_file() and (folder / "benchmark.json").is_file()
+
+    assert bench.main([*common, "--out", str(second)]) == 0
+    assert f"loaded the pretrained EEGM2 from {folder}" in capsys.readouterr().out
+    assert _scores(second) == _scores(first)
+    rows = [next(csv.DictReader(p.open())) for p in (first, second)]
+    assert rows[0]["pretrain_seconds"] == rows[1]["pretrain_seconds"]
+
+    # other pretraining settings: another folder, trained anew
+    assert bench.main([*common, "--pretrain-lr", "1e-3", "--out", str(tmp_path / "x.csv")]) == 0
+    assert "loaded the pretrained" not in capsys.readouterr().out
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
 def test_validation_mode_scores_training_subjects_and_never_test_subjects(
     bench, eegmat_path, tmp_path, capsys
 ):
@@ -88,6 +187,12 @@ def test_validation_mode_scores_training_subjects_and_never_test_subjects(
         assert len(scored) == 1 and not scored & test
         assert int(r["n_train_subjects"]) == (2 if float(r["label_fraction"]) == 1.0 else 1)
     assert "VALIDATION scores" in capsys.readouterr().out
+
+    # nor are they summarized together
+    test_out = tmp_path / "test.csv"
+    assert bench.main([*common, "--data", str(eegmat_path), "--out", str(test_out)]) == 0
+    with pytest.raises(SystemExit, match="mix test and validation"):
+        bench.main(["--summarize", str(out), str(test_out)])
 
     # validation rows and test rows never share a CSV
     with pytest.raises(SystemExit, match="holds validation scores"):
