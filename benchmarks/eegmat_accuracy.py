@@ -1030,7 +1030,8 @@ def run_parallel(args) -> list[dict]:
 
     Workers write ``<out>.parts/<window>s_fold<k>.csv`` and resume from it; with
     ``--resume`` a part is first seeded with its rows of ``--out``. The parts are merged
-    into ``--out`` at the end (also after a worker fails: its finished folds are kept).
+    into ``--out`` at the end (also after a worker fails: its finished folds are kept),
+    beside, with ``--resume``, the rows of ``--out`` for other windows and folds.
     """
     import torch
 
@@ -1075,7 +1076,9 @@ def run_parallel(args) -> list[dict]:
         log(f"  started {running[-1][2]} (GPU {env.get('CUDA_VISIBLE_DEVICES', '-')})")
     while running:
         running = _reap(running, failed)
-    rows = read_rows(sorted(str(p) for p in parts.glob("*s_fold*.csv")))
+    rows = read_rows([str(parts / f"{w:g}s_fold{k}.csv") for w, k in tasks])
+    # with --resume, rows of --out outside this run's (window, fold) pairs stay in it
+    rows += [r for r in previous if (float(r["window_s"]), int(r["fold"])) not in set(tasks)]
     with Path(args.out).open("w", newline="") as f:
         writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()

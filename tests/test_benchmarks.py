@@ -130,6 +130,10 @@ def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys
     assert bench.main([*common, "--processes", "2", "--out", str(parallel), "--resume"]) == 0
     assert _scores(parallel) == expected
     assert {r["timestamp"] for r in csv.DictReader(parallel.open())} == stamps
+    # a resumed run of one fold keeps the other fold's rows of --out
+    argv = [*common, "--processes", "2", "--folds", "0", "--out", str(parallel), "--resume"]
+    assert bench.main(argv) == 0
+    assert _scores(parallel) == expected
 
 
 def test_worker_argv_passes_resolved_values(bench):
