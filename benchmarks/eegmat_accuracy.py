@@ -96,6 +96,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -1052,31 +1053,47 @@ def run_parallel(args) -> list[dict]:
         + f", {threads} torch threads each; worker logs and CSVs in {parts}/"
     )
     running, failed = [], []
-    for i, (window_s, fold) in enumerate(tasks):
-        part = parts / f"{window_s:g}s_fold{fold}.csv"
-        if not args.resume:
-            part.unlink(missing_ok=True)
-        elif not part.is_file():
-            mine = [
-                r for r in previous if float(r["window_s"]) == window_s and int(r["fold"]) == fold
-            ]
-            with part.open("w", newline="") as f:
-                writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(mine)
-        while len(running) >= args.processes:
+    interrupted = False
+    previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        for i, (window_s, fold) in enumerate(tasks):
+            part = parts / f"{window_s:g}s_fold{fold}.csv"
+            if not args.resume:
+                part.unlink(missing_ok=True)
+            elif not part.is_file():
+                mine = [
+                    r
+                    for r in previous
+                    if float(r["window_s"]) == window_s and int(r["fold"]) == fold
+                ]
+                with part.open("w", newline="") as f:
+                    writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
+                    writer.writeheader()
+                    writer.writerows(mine)
+            while len(running) >= args.processes:
+                running = _reap(running, failed)
+            env = dict(os.environ)
+            if gpus[i % len(gpus)] is not None:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+            cmd = [sys.executable, __file__, *worker_argv(args, window_s, fold, part, threads)]
+            logfile = part.with_suffix(".log").open("a")
+            proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
+            running.append((proc, logfile, f"{window_s:g}-s windows, fold {fold}"))
+            log(f"  started {running[-1][2]} (GPU {env.get('CUDA_VISIBLE_DEVICES', '-')})")
+        while running:
             running = _reap(running, failed)
-        env = dict(os.environ)
-        if gpus[i % len(gpus)] is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
-        cmd = [sys.executable, __file__, *worker_argv(args, window_s, fold, part, threads)]
-        logfile = part.with_suffix(".log").open("a")
-        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
-        running.append((proc, logfile, f"{window_s:g}-s windows, fold {fold}"))
-        log(f"  started {running[-1][2]} (GPU {env.get('CUDA_VISIBLE_DEVICES', '-')})")
-    while running:
-        running = _reap(running, failed)
-    rows = read_rows([str(parts / f"{w:g}s_fold{k}.csv") for w, k in tasks])
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (a time limit, say): stop the workers, keep their finished rows
+        interrupted = True
+        for proc, logfile, name in running:
+            proc.terminate()
+            proc.wait()
+            logfile.close()
+            failed.append(f"{name} (interrupted)")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    done = [parts / f"{w:g}s_fold{k}.csv" for w, k in tasks]
+    rows = read_rows([str(path) for path in done if path.is_file()])
     # with --resume, rows of --out outside this run's (window, fold) pairs stay in it
     rows += [r for r in previous if (float(r["window_s"]), int(r["fold"])) not in set(tasks)]
     with Path(args.out).open("w", newline="") as f:
@@ -1085,7 +1102,14 @@ def run_parallel(args) -> list[dict]:
         writer.writerows(rows)
     if failed:
         log(f"workers FAILED for {', '.join(failed)}; see their logs in {parts}/")
+    if interrupted:
+        log(f"interrupted: the finished rows are in {args.out}; run again with --resume")
+        raise SystemExit(130)
     return rows
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _reap(running: list, failed: list) -> list:

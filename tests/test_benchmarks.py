@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +137,35 @@ def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys
     argv = [*common, "--processes", "2", "--folds", "0", "--out", str(parallel), "--resume"]
     assert bench.main(argv) == 0
     assert _scores(parallel) == expected
+
+
+def test_processes_stop_on_sigterm_and_keep_finished_rows(bench, eegmat_path, tmp_path):
+    out = tmp_path / "run.csv"
+    argv = ["--smoke", "--models", "bandpower", "eegm2-pretrained", "--threads", "1"]
+    argv += ["--data", str(eegmat_path), "--processes", "2", "--out", str(out)]
+    parent = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=subprocess.PIPE)
+    parts = [tmp_path / "run.csv.parts" / f"4s_fold{k}.csv" for k in (0, 1)]
+
+    def rows_in(path):
+        return list(csv.DictReader(path.open())) if path.is_file() else []
+
+    # band power comes first in each fold; stop the run once a fold has its two rows,
+    # while EEGM2 is still pretraining
+    while parent.poll() is None and not any(len(rows_in(p)) >= 2 for p in parts):
+        time.sleep(0.1)
+    parent.send_signal(signal.SIGTERM)
+    printed = parent.communicate()[0].decode()
+    assert parent.returncode == 130, printed
+    assert "interrupted: the finished rows are in" in printed
+
+    kept = list(csv.DictReader(out.open()))
+    assert 2 <= len(kept) < 8
+    assert {r["status"] for r in kept} == {"ok"}
+    # --resume finishes the run without redoing the kept rows
+    assert bench.main([*argv, "--resume"]) == 0
+    final = list(csv.DictReader(out.open()))
+    assert len(final) == 8 and {r["status"] for r in final} == {"ok"}
+    assert [r for r in final if r["timestamp"] in {k["timestamp"] for k in kept}] == kept
 
 
 def test_worker_argv_passes_resolved_values(bench):
