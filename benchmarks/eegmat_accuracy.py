@@ -1034,7 +1034,6 @@ def run_parallel(args) -> list[dict]:
     into ``--out`` at the end (also after a worker fails: its finished folds are kept),
     beside, with ``--resume``, the rows of ``--out`` for other windows and folds.
     """
-    import torch
 
     evaluation = "validation" if args.validation_subjects else "test"
     previous = CsvLog(args.out, args.resume, evaluation).rows  # also checks the evaluation
@@ -1042,10 +1041,7 @@ def run_parallel(args) -> list[dict]:
     tasks = [(w, k) for w in sorted(args.windows, reverse=True) for k in folds]
     parts = Path(f"{args.out}.parts")
     parts.mkdir(parents=True, exist_ok=True)
-    gpus = [None]
-    if args.device == "cuda":
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        gpus = visible.split(",") if visible else list(map(str, range(torch.cuda.device_count())))
+    gpus = visible_gpus() if args.device == "cuda" else [None]
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.processes)
     log(
         f"{len(tasks)} (window, fold) pairs in {args.processes} worker processes"
@@ -1106,6 +1102,23 @@ def run_parallel(args) -> list[dict]:
         log(f"interrupted: the finished rows are in {args.out}; run again with --resume")
         raise SystemExit(130)
     return rows
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs the workers are spread over: ``CUDA_VISIBLE_DEVICES``, else all of them."""
+    import torch
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = [g.strip() for g in visible.split(",") if g.strip()]
+    else:
+        gpus = [str(i) for i in range(torch.cuda.device_count())]
+    if not gpus:
+        raise SystemExit(
+            "--processes with --device cuda: no GPU is visible (CUDA_VISIBLE_DEVICES="
+            f"{visible!r}); make one visible or run with --device cpu."
+        )
+    return gpus
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:

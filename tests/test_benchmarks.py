@@ -168,6 +168,14 @@ def test_processes_stop_on_sigterm_and_keep_finished_rows(bench, eegmat_path, tm
     assert [r for r in final if r["timestamp"] in {k["timestamp"] for k in kept}] == kept
 
 
+def test_workers_go_to_the_visible_gpus(bench, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5")
+    assert bench.visible_gpus() == ["3", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(SystemExit, match="no GPU is visible"):
+        bench.visible_gpus()
+
+
 def test_worker_argv_passes_resolved_values(bench):
     args = bench.resolve_args(["--smoke", "--skip", "--eegm2-lr", "0.01", "--processes", "3"])
     argv = bench.worker_argv(args, 4.0, 1, Path("p.csv"), threads=2)
