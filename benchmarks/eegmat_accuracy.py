@@ -849,7 +849,7 @@ def run_one(ctx, model, fraction, fold_i, test_subjects) -> dict:
         "fold": fold_i,
         "n_folds": args.n_folds,
         "test_subjects": " ".join(map(str, test_subjects)),
-        "evaluation": "validation" if args.validation_subjects else "test",
+        "evaluation": evaluation_of(args),
         "n_train_subjects": len(lab),
         "n_train_windows": len(train),
         "n_test_windows": len(test),
@@ -882,6 +882,32 @@ def run_one(ctx, model, fraction, fold_i, test_subjects) -> dict:
     return row
 
 
+def evaluation_of(args) -> str:
+    """What a run's rows score: ``"validation"`` subjects or ``"test"`` subjects."""
+    return "validation" if args.validation_subjects else "test"
+
+
+def row_evaluation(row: dict) -> str:
+    return row.get("evaluation") or "test"  # CSVs written before the column was added
+
+
+def row_key(row: dict) -> tuple:
+    """(model, window s, label fraction, fold): what one CSV row stands for."""
+    return row["model"], float(row["window_s"]), float(row["label_fraction"]), int(row["fold"])
+
+
+def row_pair(row: dict) -> tuple[float, int]:
+    """(window s, fold): the pair a ``--processes`` worker runs."""
+    return float(row["window_s"]), int(row["fold"])
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 class CsvLog:
     """Append rows to the CSV as they come (header written once)."""
 
@@ -895,7 +921,7 @@ class CsvLog:
                 self.rows = list(reader)
                 # a CSV written before a column was added keeps its own header
                 self.columns = reader.fieldnames or CSV_COLUMNS
-            found = {r.get("evaluation") or "test" for r in self.rows}
+            found = {row_evaluation(r) for r in self.rows}
             if found - {evaluation}:
                 raise SystemExit(
                     f"--resume: {path} holds {', '.join(sorted(found))} scores, this run "
@@ -903,18 +929,11 @@ class CsvLog:
                 )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("w", newline="") as f:
-                csv.DictWriter(f, CSV_COLUMNS).writeheader()
+            write_csv(self.path, [])
 
     def done(self, model, window_s, fraction, fold) -> bool:
-        return any(
-            r["model"] == model
-            and float(r["window_s"]) == window_s
-            and float(r["label_fraction"]) == fraction
-            and int(r["fold"]) == fold
-            and r["status"] == "ok"
-            for r in self.rows
-        )
+        key = (model, window_s, fraction, fold)
+        return any(row_key(r) == key and r["status"] == "ok" for r in self.rows)
 
     def add(self, row: dict) -> None:
         row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -929,8 +948,7 @@ def read_rows(paths: list[str]) -> list[dict]:
     for path in paths:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
-                key = (row["model"], float(row["window_s"]), float(row["label_fraction"]))
-                key += (int(row["fold"]), row.get("evaluation") or "test")
+                key = (*row_key(row), row_evaluation(row))
                 if key in seen:
                     raise SystemExit(
                         f"--summarize: {path} and {seen[key]} both hold {key[0]} at "
@@ -963,8 +981,7 @@ def run(args) -> list[dict]:
     )
     for i, test in enumerate(folds):
         log(f"  fold {i}: test subjects {test.tolist()}")
-    evaluation = "validation" if args.validation_subjects else "test"
-    csv_log = CsvLog(args.out, args.resume, evaluation)
+    csv_log = CsvLog(args.out, args.resume, evaluation_of(args))
     for window_s in args.windows:
         windows = make_windows(raws, window_s, args.overlap)
         log(
@@ -1034,9 +1051,7 @@ def run_parallel(args) -> list[dict]:
     into ``--out`` at the end (also after a worker fails: its finished folds are kept),
     beside, with ``--resume``, the rows of ``--out`` for other windows and folds.
     """
-
-    evaluation = "validation" if args.validation_subjects else "test"
-    previous = CsvLog(args.out, args.resume, evaluation).rows  # also checks the evaluation
+    previous = CsvLog(args.out, args.resume, evaluation_of(args)).rows  # checks evaluation
     folds = args.folds if args.folds is not None else range(args.n_folds)
     tasks = [(w, k) for w in sorted(args.windows, reverse=True) for k in folds]
     parts = Path(f"{args.out}.parts")
@@ -1057,15 +1072,7 @@ def run_parallel(args) -> list[dict]:
             if not args.resume:
                 part.unlink(missing_ok=True)
             elif not part.is_file():
-                mine = [
-                    r
-                    for r in previous
-                    if float(r["window_s"]) == window_s and int(r["fold"]) == fold
-                ]
-                with part.open("w", newline="") as f:
-                    writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
-                    writer.writeheader()
-                    writer.writerows(mine)
+                write_csv(part, [r for r in previous if row_pair(r) == (window_s, fold)])
             while len(running) >= args.processes:
                 running = _reap(running, failed)
             env = dict(os.environ)
@@ -1091,11 +1098,9 @@ def run_parallel(args) -> list[dict]:
     done = [parts / f"{w:g}s_fold{k}.csv" for w, k in tasks]
     rows = read_rows([str(path) for path in done if path.is_file()])
     # with --resume, rows of --out outside this run's (window, fold) pairs stay in it
-    rows += [r for r in previous if (float(r["window_s"]), int(r["fold"])) not in set(tasks)]
-    with Path(args.out).open("w", newline="") as f:
-        writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    pairs = set(tasks)
+    rows += [r for r in previous if row_pair(r) not in pairs]
+    write_csv(args.out, rows)
     if failed:
         log(f"workers FAILED for {', '.join(failed)}; see their logs in {parts}/")
     if interrupted:
