@@ -6,7 +6,8 @@ d_state 16, expand 8, headdim 64) on the same windows with the same seed and the
 global batch (``--batch-size``, shared out over the K processes), then prints per K: epoch
 time (median over the epochs after the first, which compiles the kernels), windows/s,
 speed-up over the first K, peak GPU memory, and the per-epoch training losses side by side
-with their largest relative difference from the first K.
+with their largest relative difference from the first K. Every process gets the same CPU
+threads (``--threads``), whatever K.
 
 Data: synthetic EEG-like windows (1/f noise plus a 10 Hz rhythm, deterministic), or
 ``--npz FILE`` holding an array ``X`` of shape (n_windows, n_chans, n_times), or
@@ -102,6 +103,7 @@ def _worker(args) -> None:
             "epoch_s": [float(v) for v in h[:, "dur"]],
             "train_loss": [float(v) for v in h[:, "train_loss"]],
             "fit_s": total,
+            "threads": torch.get_num_threads(),
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30
             if torch.cuda.is_available()
             else 0.0,
@@ -109,6 +111,11 @@ def _worker(args) -> None:
             "backend": resolve_backend(args.backend, pre.net_.device),
         }
         Path(args.out).write_text(json.dumps(record))
+
+
+def default_threads(gpus: list[int], n_cpus: int) -> int:
+    """CPU threads per process: the cores shared by the largest run's processes."""
+    return max(1, n_cpus // max(gpus))
 
 
 def _launch(k: int, args, out: str) -> dict:
@@ -141,8 +148,11 @@ def _launch(k: int, args, out: str) -> dict:
         cmd += ["--npz", args.npz]
     if args.tiny:
         cmd += ["--tiny"]
+    # the same CPU threads per process for every K (torchrun would give K > 1 one thread
+    # each, and K = 1 all cores: on a 64-core host that made the 1-GPU run 4x slower)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
     record = json.loads(Path(out).read_text())
@@ -160,6 +170,13 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--precision", choices=("32", "bf16"), default="32")
     parser.add_argument("--backend", choices=("auto", "torch", "mamba_ssm"), default="auto")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (OMP_NUM_THREADS) of every process, for every K alike "
+        "(default: the CPU cores divided by the largest K)",
+    )
     parser.add_argument("--npz", default=None)
     parser.add_argument("--tiny", action="store_true", help="a width-8 model (CPU dry run)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -168,6 +185,8 @@ def main(argv=None) -> None:
     if args.worker:
         _worker(args)
         return
+    if args.threads is None:
+        args.threads = default_threads(args.gpus, os.cpu_count() or 1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.gpus:
@@ -181,7 +200,8 @@ def main(argv=None) -> None:
     print(
         f"EEGM2 pretraining, {ref['n_windows']} windows of {ref['shape'][0]} ch x "
         f"{ref['shape'][1]} samples, global batch {ref['global_batch']}, precision "
-        f"{args.precision}, scan backend {ref['backend']}, {ref['device']}"
+        f"{args.precision}, scan backend {ref['backend']}, {ref['device']}, "
+        f"{ref['threads']} CPU thread(s) per process"
     )
     header = (
         f"{'GPUs':>4} {'batch/GPU':>9} {'epoch s':>8} {'windows/s':>9} {'speed-up':>8} "
