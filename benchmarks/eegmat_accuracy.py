@@ -971,6 +971,16 @@ def fractions_for(model: str, window_s: float, args) -> list[float]:
     return [1.0]
 
 
+def planned_runs(args, window_s: float) -> list[tuple[str, float]]:
+    """The (model, label fraction) pairs a run scores on every fold of ``window_s``."""
+    return [
+        (model, fraction)
+        for model in args.models
+        if not skipped(model, window_s, args.skip)
+        for fraction in fractions_for(model, window_s, args)
+    ]
+
+
 def run(args) -> list[dict]:
     raws = load_recordings(args)
     subjects = sorted({_recording_label(r)[0] for r in raws})
@@ -1000,15 +1010,12 @@ def run(args) -> list[dict]:
                 train_subjects = np.setdiff1d(train_subjects, test_subjects)
                 log(f"  fold {fold_i}: validation subjects {test_subjects.tolist()}")
             ctx = FoldContext(args, raws, windows, train_subjects)
-            for model in args.models:
-                if skipped(model, window_s, args.skip):
+            for model, fraction in planned_runs(args, window_s):
+                if csv_log.done(model, window_s, fraction, fold_i):
                     continue
-                for fraction in fractions_for(model, window_s, args):
-                    if csv_log.done(model, window_s, fraction, fold_i):
-                        continue
-                    row = run_one(ctx, model, fraction, fold_i, test_subjects)
-                    csv_log.add(row)
-                    log(format_progress(row))
+                row = run_one(ctx, model, fraction, fold_i, test_subjects)
+                csv_log.add(row)
+                log(format_progress(row))
     return csv_log.rows
 
 
@@ -1053,7 +1060,15 @@ def run_parallel(args) -> list[dict]:
     """
     previous = CsvLog(args.out, args.resume, evaluation_of(args)).rows  # checks evaluation
     folds = args.folds if args.folds is not None else range(args.n_folds)
-    tasks = [(w, k) for w in sorted(args.windows, reverse=True) for k in folds]
+    # with --resume, a pair whose rows --out already holds starts no worker (and takes no
+    # GPU slot from the pairs that still have work)
+    finished = {row_key(r) for r in previous if r["status"] == "ok"}
+    tasks = [
+        (w, k)
+        for w in sorted(args.windows, reverse=True)
+        for k in folds
+        if not all((m, w, f, k) in finished for m, f in planned_runs(args, w))
+    ]
     parts = Path(f"{args.out}.parts")
     parts.mkdir(parents=True, exist_ok=True)
     gpus = visible_gpus() if args.device == "cuda" else [None]

@@ -139,6 +139,20 @@ def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys
     assert _scores(parallel) == expected
 
 
+def test_processes_start_no_worker_for_a_finished_pair(bench, eegmat_path, tmp_path, capsys):
+    out = tmp_path / "run.csv"
+    argv = ["--smoke", "--models", "bandpower", "--threads", "1", "--data", str(eegmat_path)]
+    assert bench.main([*argv, "--folds", "0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    # fold 0 is in --out already: only fold 1 gets a worker
+    assert bench.main([*argv, "--processes", "2", "--out", str(out), "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 (window, fold) pairs in 2 worker processes" in printed
+    assert "started 4-s windows, fold 1" in printed
+    assert "fold 0 (GPU" not in printed
+    assert sorted(int(r["fold"]) for r in csv.DictReader(out.open())) == [0, 0, 1, 1]
+
+
 def test_processes_stop_on_sigterm_and_keep_finished_rows(bench, eegmat_path, tmp_path):
     out = tmp_path / "run.csv"
     argv = ["--smoke", "--models", "bandpower", "eegm2-pretrained", "--threads", "1"]
