@@ -6,7 +6,7 @@ The estimators (which import skorch, scikit-learn and MNE) load on first use, so
 
 __version__ = "0.1.0"
 
-__all__ = ["EEGM2Classifier", "EEGM2Pretrainer", "__version__"]
+__all__ = ["EEGM2Classifier", "EEGM2Pretrainer", "__version__", "sys_info"]
 
 
 def __getattr__(name: str):
@@ -14,6 +14,10 @@ def __getattr__(name: str):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "sys_info":
+        from .environment import sys_info
+
+        return sys_info
     raise AttributeError(f"module 'eegm2_sklearn' has no attribute {name!r}")
 
 

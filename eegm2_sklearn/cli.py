@@ -1,4 +1,4 @@
-"""Command line: ``eegm2 pretrain`` and ``eegm2 finetune``.
+"""Command line: ``eegm2 pretrain``, ``eegm2 finetune`` and ``eegm2 sys-info``.
 
 ``eegm2 pretrain`` pretrains EEGM2 on a folder of recordings, streaming windows from disk
 (corpora larger than memory), with checkpoints, ``--resume``, progress output and a CSV log,
@@ -50,27 +50,29 @@ def _add_data_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
         "--pattern",
         nargs="+",
         default=list(DEFAULT_PATTERNS),
-        help="file name patterns of recordings (default: %(default)s)",
+        help="file name patterns of recordings",
     )
-    g.add_argument("--subjects", type=int, nargs="+", default=None, help="EEGMAT subject ids")
+    g.add_argument(
+        "--subjects", type=int, nargs="+", default=None, help="EEGMAT subject ids (None: all 36)"
+    )
     g.add_argument(
         "--window-seconds",
         type=float,
         default=None if not pretrain else 60.0,
-        help="window length in seconds"
-        + (" (default: %(default)s)" if pretrain else " (default: the pretrained model's)"),
+        help="window length in seconds" + ("" if pretrain else " (None: the pretrained model's)"),
     )
     g.add_argument(
-        "--stride-seconds", type=float, default=None, help="window stride (default: no overlap)"
+        "--stride-seconds", type=float, default=None, help="window stride (None: no overlap)"
     )
-    g.add_argument("--sfreq", type=float, default=None, help="resample to this rate (Hz)")
-    g.add_argument("--l-freq", type=float, default=None, help="high-pass edge (Hz)")
-    g.add_argument("--h-freq", type=float, default=None, help="low-pass edge (Hz)")
+    g.add_argument(
+        "--sfreq", type=float, default=None, help="resample to this rate in Hz (None: keep)"
+    )
+    g.add_argument("--l-freq", type=float, default=None, help="high-pass edge in Hz (None: none)")
+    g.add_argument("--h-freq", type=float, default=None, help="low-pass edge in Hz (None: none)")
     g.add_argument(
         "--picks",
         default="data",
-        help="channels to keep, as MNE picks: 'data' (EEG, MEG, ...; not EOG/ECG/misc), "
-        "'eeg', ... (default: %(default)s)",
+        help="channels to keep, as MNE picks: 'data' (EEG, MEG, ...; not EOG/ECG/misc), 'eeg', ...",
     )
     g.add_argument(
         "--channels",
@@ -105,50 +107,98 @@ def _add_data_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
 
 def _add_training_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=100 if pretrain else 30)
-    g.add_argument("--batch-size", type=int, default=64, help="global batch size")
-    g.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
-    g.add_argument("--weight-decay", type=float, default=1e-2)
-    g.add_argument("--lr-schedule", choices=("onecycle", "constant"), default="onecycle")
-    g.add_argument("--validation-split", type=float, default=None, help="held-out fraction")
-    g.add_argument("--patience", type=int, default=None, help="early stopping patience")
+    g.add_argument("--epochs", type=int, default=100 if pretrain else 30, help="training epochs")
+    g.add_argument("--batch-size", type=int, default=64, help="global batch size (paper: 64)")
+    g.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (paper: 5e-4)")
+    g.add_argument(
+        "--weight-decay", type=float, default=1e-2, help="AdamW weight decay (paper: 1e-2)"
+    )
+    g.add_argument(
+        "--lr-schedule",
+        choices=("onecycle", "constant"),
+        default="onecycle",
+        help="learning-rate schedule (paper: one-cycle, 10 %% warm-up)",
+    )
+    g.add_argument(
+        "--validation-split", type=float, default=None, help="held-out fraction (None: none)"
+    )
+    g.add_argument(
+        "--patience", type=int, default=None, help="early stopping patience (None: no stopping)"
+    )
     g.add_argument(
         "--scaling",
         choices=("robust", "percentile95", "none"),
         default="robust",
-        help="per-window scaling (default: %(default)s)",
+        help="per-window scaling",
     )
-    g.add_argument("--device", default="auto")
-    g.add_argument("--precision", choices=("32", "bf16"), default="32")
-    g.add_argument("--backend", choices=("auto", "torch", "mamba_ssm"), default="auto")
+    g.add_argument("--device", default="auto", help="'auto' (CUDA when visible), 'cpu', 'cuda:1'")
+    g.add_argument(
+        "--precision", choices=("32", "bf16"), default="32", help="float32 or bf16 autocast"
+    )
+    g.add_argument(
+        "--backend",
+        choices=("auto", "torch", "mamba_ssm"),
+        default="auto",
+        help="SSD scan: mamba-ssm's kernels on CUDA when installed ('auto'), or pure PyTorch",
+    )
     g.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    g.add_argument("--checkpoint-dir", default=None, help="folder for checkpoints")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--checkpoint-dir", default=None, help="folder for checkpoints (None: none)")
     g.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     g.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     g.add_argument("--log-csv", default=None, help="CSV log of the history (default: OUT/...)")
     g.add_argument("--quiet", action="store_true", help="no per-epoch output")
     if pretrain:
         a = p.add_argument_group("architecture (paper defaults)")
-        a.add_argument("--base-width", type=int, default=64)
-        a.add_argument("--d-state", type=int, default=16)
-        a.add_argument("--d-conv", type=int, default=2)
-        a.add_argument("--expand", type=int, default=8)
-        a.add_argument("--headdim", type=int, default=64)
-        a.add_argument("--chunk-size", type=int, default=256)
+        a.add_argument("--base-width", type=int, default=64, help="base width (paper: 64)")
+        a.add_argument("--d-state", type=int, default=16, help="Mamba-2 state size (paper: 16)")
+        a.add_argument("--d-conv", type=int, default=2, help="Mamba-2 conv width (paper: 2)")
+        a.add_argument("--expand", type=int, default=8, help="Mamba-2 expansion (paper: 8)")
+        a.add_argument("--headdim", type=int, default=64, help="Mamba-2 head size (paper: 64)")
+        a.add_argument("--chunk-size", type=int, default=256, help="SSD chunk length (paper: 256)")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the examples' line breaks.
+
+    A required option, a flag (default False) and an option whose help already says what
+    its default does (``"(default: ..."`` or ``"(None: ..."``) get no second default.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default is False or "(default" in text or "(None:" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+#: Shown at the end of ``eegm2 --help``.
+EXAMPLES = """examples:
+  eegm2 pretrain --data RECORDINGS/ --window-seconds 30 --sfreq 128 --l-freq 0.5 \\
+      --h-freq 40 --epochs 50 --checkpoint-dir runs/ckpt --out runs/model
+  eegm2 finetune --pretrained runs/model --dataset eegmat --data EEGMAT/ --head pool \\
+      --class-weight balanced --epochs 30 --out runs/classifier
+
+Run 'eegm2 sys-info' to see the versions and devices in use (include it in bug reports)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``eegm2`` argument parser (subcommands ``pretrain`` and ``finetune``)."""
+    """The ``eegm2`` argument parser (subcommands ``pretrain``, ``finetune``, ``sys-info``)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="eegm2",
         description="Pretrain and fine-tune EEGM2 (Mamba-2 EEG model) on recordings.",
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser(
         "pretrain",
         help="self-supervised pretraining on a folder of recordings",
         description="Pretrain EEGM2 by reconstruction, streaming windows from disk.",
+        formatter_class=HelpFormatter,
     )
     _add_data_args(pre, pretrain=True)
     _add_training_args(pre, pretrain=True)
@@ -158,16 +208,37 @@ def build_parser() -> argparse.ArgumentParser:
         "finetune",
         help="fine-tune a pretrained model on labelled recordings",
         description="Fine-tune EEGM2 for classification; report held-out accuracy.",
+        formatter_class=HelpFormatter,
     )
     fin.add_argument("--pretrained", required=True, help="folder written by 'eegm2 pretrain'")
     _add_data_args(fin, pretrain=False)
     _add_training_args(fin, pretrain=False)
     h = fin.add_argument_group("classifier")
-    h.add_argument("--finetune", choices=("full", "frozen"), default="full")
-    h.add_argument("--head", choices=("flatten", "pool"), default="flatten")
-    h.add_argument("--variant", choices=("full", "light"), default="full")
-    h.add_argument("--hidden", type=int, default=128)
-    h.add_argument("--class-weight", choices=("none", "balanced"), default="none")
+    h.add_argument(
+        "--finetune",
+        choices=("full", "frozen"),
+        default="full",
+        help="train every weight, or the head only",
+    )
+    h.add_argument(
+        "--head",
+        choices=("flatten", "pool"),
+        default="flatten",
+        help="the paper's flatten head, or the length-agnostic pooled head",
+    )
+    h.add_argument(
+        "--variant",
+        choices=("full", "light"),
+        default="full",
+        help="whole U-Net, or embedding and encoders only",
+    )
+    h.add_argument("--hidden", type=int, default=128, help="head hidden units (paper: 128)")
+    h.add_argument(
+        "--class-weight",
+        choices=("none", "balanced"),
+        default="none",
+        help="cross-entropy class weights",
+    )
     h.add_argument(
         "--test-size",
         type=float,
@@ -175,7 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of groups (subjects/recordings) held out for the reported scores; "
         "0 trains on everything",
     )
-    fin.add_argument("--out", default="classifier", help="output folder (default: %(default)s)")
+    fin.add_argument("--out", default="classifier", help="output folder")
+    sub.add_parser(
+        "sys-info",
+        help="print versions, devices and the scan backend in use",
+        description="Print Python, torch (and CUDA), torchaudio (and whether it loads), "
+        "braindecode, MNE, skorch, scikit-learn, mamba-ssm and the visible GPUs.",
+    )
     return parser
 
 
@@ -491,6 +568,14 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_sys_info(args) -> int:
+    """``eegm2 sys-info``: print :func:`eegm2_sklearn.sys_info`; returns 0."""
+    from .environment import sys_info
+
+    sys_info()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``eegm2`` command; returns the exit status.
 
@@ -510,10 +595,12 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["pretrain", "--help"])  # doctest: +SKIP
     """
     args = build_parser().parse_args(argv)
-    command = {"pretrain": cmd_pretrain, "finetune": cmd_finetune}[args.command]
+    command = {"pretrain": cmd_pretrain, "finetune": cmd_finetune, "sys-info": cmd_sys_info}[
+        args.command
+    ]
     try:
         return command(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    except (ValueError, FileNotFoundError, FloatingPointError, ImportError) as err:
         print(f"eegm2 {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # the message (where the checkpoint is) is already printed

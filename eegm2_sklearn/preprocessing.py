@@ -29,7 +29,6 @@ without ``fit``.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import mne
 import numpy as np
@@ -39,6 +38,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import robust_scale
 
 from ._mne_inputs import as_mne_or_array
+from .environment import import_braindecode
 
 __all__ = [
     "BandpassFilter",
@@ -506,14 +506,7 @@ class ExponentialMovingStandardize(_EEGTransformer):
 
 
 def _braindecode_ems():
-    # braindecode imports its model zoo here; silence a deprecation it triggers in MNE
-    # (MNE both warns and logs it).
-    with warnings.catch_warnings(), mne.utils.use_log_level("error"):
-        warnings.filterwarnings(
-            "ignore", message="Montage name 'standard_1020' is deprecated", category=FutureWarning
-        )
-        from braindecode.preprocessing import exponential_moving_standardize
-    return exponential_moving_standardize
+    return import_braindecode("braindecode.preprocessing").exponential_moving_standardize
 
 
 class RobustScale(_EEGTransformer):

@@ -93,6 +93,30 @@ MIN_ONECYCLE_STEPS = 4
 PROGRESS_BAR_MIN_BATCHES = 20
 
 
+def warn_unused_window_params(est, data: EEGArray) -> None:
+    """Warn when ``window_seconds``/``window_stride_seconds`` were set but the input was
+    already cut into windows, so they were not used."""
+    unused = [
+        f"{name}={getattr(est, name)!r}"
+        for name in ("window_seconds", "window_stride_seconds")
+        if getattr(est, name, None) is not None
+    ]
+    if not unused:
+        return
+    length = (
+        f"{data.n_times / data.sfreq:g} s ({data.n_times} samples)"
+        if data.sfreq
+        else f"{data.n_times} samples"
+    )
+    warnings.warn(
+        f"{' and '.join(unused)} cut continuous recordings (mne.io.Raw) into windows, but "
+        f"the input is already windowed ({data.source}); its own windows of {length} were "
+        "used. Pass Raw recordings to cut other windows, or leave these parameters None.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def seed_from(random_state) -> int | None:
     """An int seed from ``random_state`` (None stays None: unseeded)."""
     if random_state is None:
@@ -128,13 +152,16 @@ class EEGM2Base(BaseEstimator):
 
     def _to_data(self, X, y=None, *, allow_raw: bool = False) -> EEGArray:
         """Every input of fit/predict/transform passes here (one hook to override)."""
-        return to_eeg_array(
+        data = to_eeg_array(
             X,
             y,
             allow_raw=allow_raw,
             window_seconds=getattr(self, "window_seconds", None),
             window_stride_seconds=getattr(self, "window_stride_seconds", None),
         )
+        if allow_raw and data.source != "raw":
+            warn_unused_window_params(self, data)
+        return data
 
     def _record_shapes(self, data: EEGArray) -> None:
         self.n_chans_ = data.n_chans

@@ -46,6 +46,7 @@ import mne
 import numpy as np
 
 from .._mne_inputs import epochs_list_to_epochs
+from ..environment import import_braindecode
 from ._validation import (
     check_3d,
     check_finite,
@@ -380,14 +381,12 @@ def fixed_length_windows(raws: Sequence[mne.io.BaseRaw], size: int, stride: int)
     A thin call of :func:`braindecode.preprocessing.create_fixed_length_windows` with
     ``preload=False`` (no data are read here) and the incomplete last window dropped.
     """
-    with mne.use_log_level("error"):  # braindecode's import logs MNE deprecation notices
-        from braindecode.datasets import BaseConcatDataset, RawDataset
-        from braindecode.preprocessing import create_fixed_length_windows
-
-    concat = BaseConcatDataset(
-        [RawDataset(raw, description={"recording": i}) for i, raw in enumerate(raws)]
+    datasets = import_braindecode("braindecode.datasets")
+    preprocessing = import_braindecode("braindecode.preprocessing")
+    concat = datasets.BaseConcatDataset(
+        [datasets.RawDataset(raw, description={"recording": i}) for i, raw in enumerate(raws)]
     )
-    return create_fixed_length_windows(
+    return preprocessing.create_fixed_length_windows(
         concat,
         window_size_samples=size,
         window_stride_samples=stride,

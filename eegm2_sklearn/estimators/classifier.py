@@ -131,7 +131,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         checkpointing: bool = False,
         num_workers: int = 0,
         random_state=None,
-        verbose: int = 0,
+        verbose: int = 1,
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every: int = 1,

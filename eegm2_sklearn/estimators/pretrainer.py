@@ -85,7 +85,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         Seed of initialisation, shuffling and the validation split. The same seed and
         data give the same weights on CPU.
     verbose : int
-        0: silent; 1: a table per epoch, and a progress bar when epochs are long.
+        1 (default): a line per epoch with the losses and its duration (skorch's table),
+        and a progress bar when an epoch has many batches; 0: silent.
     callbacks : list or None
         Extra skorch callbacks (or ``(name, callback)`` tuples).
     checkpoint_dir : str, os.PathLike or None
@@ -166,7 +167,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         checkpointing: bool = False,
         num_workers: int = 0,
         random_state=None,
-        verbose: int = 0,
+        verbose: int = 1,
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every: int = 1,
