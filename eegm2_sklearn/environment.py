@@ -17,7 +17,7 @@ import warnings
 from importlib import metadata
 
 #: The command that installs a torch/torchaudio pair known to load together.
-FIX_COMMAND = 'pip install "torch==2.11.0" "torchaudio==2.11.0"'
+FIX_COMMAND = 'pip install "torch==2.14.1" "torchaudio==2.11.0"'
 
 #: Distributions that :func:`sys_info` reports, in its order.
 REPORTED = (

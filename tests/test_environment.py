@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -166,6 +167,16 @@ def test_window_seconds_ignored_for_windowed_input_warns():
         EEGM2Pretrainer(max_epochs=1, verbose=0, **TINY).fit(epochs)
 
 
-def test_fix_command_names_a_loading_pair():
-    torch_pin, audio_pin = (part.split("==")[1] for part in FIX_COMMAND.split('"')[1::2])
-    assert torch_pin == audio_pin  # torchaudio X.Y.Z is built for torch X.Y.Z
+def test_fix_command_installs_a_pair_the_dependencies_admit():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = {
+        r.name: r.specifier for r in map(Requirement, project["project"]["dependencies"])
+    }
+    pins = dict(part.split("==") for part in FIX_COMMAND.split('"')[1::2])
+    assert set(pins) == {"torch", "torchaudio"}
+    for name, version in pins.items():
+        assert version in declared[name], (name, version, str(declared[name]))
