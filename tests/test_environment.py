@@ -169,7 +169,6 @@ def test_window_seconds_ignored_for_windowed_input_warns():
 
 def test_fix_command_installs_a_pair_the_dependencies_admit():
     import tomllib
-
     from packaging.requirements import Requirement
 
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
