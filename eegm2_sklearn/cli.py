@@ -28,6 +28,8 @@ import os
 import sys
 from pathlib import Path
 
+from .estimators.params import ARCH_PARAMS, PARAMS, SHARED_PARAMS
+
 #: File patterns searched in ``--data`` folders (recursively) by default.
 DEFAULT_PATTERNS = ("*.edf", "*.EDF", "*.bdf", "*.BDF", "*.fif", "*.vhdr", "*.set")
 
@@ -55,15 +57,13 @@ def _add_data_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
     g.add_argument(
         "--subjects", type=int, nargs="+", default=None, help="EEGMAT subject ids (None: all 36)"
     )
-    g.add_argument(
-        "--window-seconds",
-        type=float,
+    _add_param(
+        g,
+        "window_seconds",
         default=None if not pretrain else 60.0,
-        help="window length in seconds" + ("" if pretrain else " (None: the pretrained model's)"),
+        help=PARAMS["window_seconds"].doc + ("" if pretrain else " (None: the pretrained model's)"),
     )
-    g.add_argument(
-        "--stride-seconds", type=float, default=None, help="window stride (None: no overlap)"
-    )
+    _add_param(g, "window_stride_seconds")
     g.add_argument(
         "--sfreq", type=float, default=None, help="resample to this rate in Hz (None: keep)"
     )
@@ -105,57 +105,57 @@ def _add_data_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
         )
 
 
+#: ``argparse`` types of the parameters whose default (None) does not tell it.
+_FLAG_TYPES = {
+    "validation_split": float,
+    "patience": int,
+    "checkpoint_dir": str,
+    "window_seconds": float,
+    "window_stride_seconds": float,
+}
+
+
+def _flag_value(value):
+    return "none" if value is None else value
+
+
+def _add_param(g, name: str, **overrides) -> None:
+    """The option of parameter ``name``: flag, default, choices and help from the table."""
+    p = PARAMS[name]
+    if isinstance(p.default, bool):
+        kwargs = {"action": "store_true", "help": p.doc}
+    elif p.choices is not None:
+        kwargs = {
+            "choices": tuple(_flag_value(c) for c in p.choices),
+            "default": _flag_value(p.default),
+            "help": p.doc,
+        }
+    else:
+        kwargs = {"type": _FLAG_TYPES.get(name, type(p.default)), "default": p.default}
+        kwargs["help"] = p.doc
+    kwargs["dest"] = name
+    kwargs.update(overrides)
+    if not isinstance(p.default, bool) and "choices" not in kwargs:
+        kwargs["metavar"] = p.flag.lstrip("-").replace("-", "_").upper()  # not the dest
+    g.add_argument(p.flag, **kwargs)
+
+
 def _add_training_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=100 if pretrain else 30, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=64, help="global batch size (paper: 64)")
-    g.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (paper: 5e-4)")
-    g.add_argument(
-        "--weight-decay", type=float, default=1e-2, help="AdamW weight decay (paper: 1e-2)"
-    )
-    g.add_argument(
-        "--lr-schedule",
-        choices=("onecycle", "constant"),
-        default="onecycle",
-        help="learning-rate schedule (paper: one-cycle, 10 %% warm-up)",
-    )
-    g.add_argument(
-        "--validation-split", type=float, default=None, help="held-out fraction (None: none)"
-    )
-    g.add_argument(
-        "--patience", type=int, default=None, help="early stopping patience (None: no stopping)"
-    )
-    g.add_argument(
-        "--scaling",
-        choices=("robust", "percentile95", "none"),
-        default="robust",
-        help="per-window scaling",
-    )
-    g.add_argument("--device", default="auto", help="'auto' (CUDA when visible), 'cpu', 'cuda:1'")
-    g.add_argument(
-        "--precision", choices=("32", "bf16"), default="32", help="float32 or bf16 autocast"
-    )
-    g.add_argument(
-        "--backend",
-        choices=("auto", "torch", "mamba_ssm"),
-        default="auto",
-        help="SSD scan: mamba-ssm's kernels on CUDA when installed ('auto'), or pure PyTorch",
-    )
-    g.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("--checkpoint-dir", default=None, help="folder for checkpoints (None: none)")
-    g.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    g.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    _add_param(g, "max_epochs", default=100 if pretrain else 30)
+    for name in ("batch_size", "lr", "weight_decay", "lr_schedule", "validation_split"):
+        _add_param(g, name)
+    for name in ("patience", "scaling", "device", "precision", "backend", "num_workers"):
+        _add_param(g, name)
+    _add_param(g, "random_state", type=int, default=0)
+    for name in ("checkpoint_dir", "checkpoint_every", "resume"):
+        _add_param(g, name)
     g.add_argument("--log-csv", default=None, help="CSV log of the history (default: OUT/...)")
-    g.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    g.add_argument(PARAMS["verbose"].flag, action="store_true", help="no per-epoch output")
     if pretrain:
         a = p.add_argument_group("architecture (paper defaults)")
-        a.add_argument("--base-width", type=int, default=64, help="base width (paper: 64)")
-        a.add_argument("--d-state", type=int, default=16, help="Mamba-2 state size (paper: 16)")
-        a.add_argument("--d-conv", type=int, default=2, help="Mamba-2 conv width (paper: 2)")
-        a.add_argument("--expand", type=int, default=8, help="Mamba-2 expansion (paper: 8)")
-        a.add_argument("--headdim", type=int, default=64, help="Mamba-2 head size (paper: 64)")
-        a.add_argument("--chunk-size", type=int, default=256, help="SSD chunk length (paper: 256)")
+        for name in ARCH_PARAMS:
+            _add_param(a, name)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -210,35 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune EEGM2 for classification; report held-out accuracy.",
         formatter_class=HelpFormatter,
     )
-    fin.add_argument("--pretrained", required=True, help="folder written by 'eegm2 pretrain'")
+    _add_param(fin, "pretrained", type=str, required=True)
     _add_data_args(fin, pretrain=False)
     _add_training_args(fin, pretrain=False)
     h = fin.add_argument_group("classifier")
-    h.add_argument(
-        "--finetune",
-        choices=("full", "frozen"),
-        default="full",
-        help="train every weight, or the head only",
-    )
-    h.add_argument(
-        "--head",
-        choices=("flatten", "pool"),
-        default="flatten",
-        help="the paper's flatten head, or the length-agnostic pooled head",
-    )
-    h.add_argument(
-        "--variant",
-        choices=("full", "light"),
-        default="full",
-        help="whole U-Net, or embedding and encoders only",
-    )
-    h.add_argument("--hidden", type=int, default=128, help="head hidden units (paper: 128)")
-    h.add_argument(
-        "--class-weight",
-        choices=("none", "balanced"),
-        default="none",
-        help="cross-entropy class weights",
-    )
+    for name in ("finetune", "head", "variant", "hidden"):
+        _add_param(h, name)
+    _add_param(h, "class_weight", type=str, choices=("none", "balanced"), default="none")
     h.add_argument(
         "--test-size",
         type=float,
@@ -261,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _say(*args) -> None:
-    from .estimators import _distributed
+    from .training import distributed
 
-    if _distributed.is_main_process():
+    if distributed.is_main_process():
         print(*args, flush=True)
 
 
@@ -293,25 +271,29 @@ def _needs_preprocessing(args) -> bool:
     )
 
 
+def _channel_names(args) -> list[str]:
+    return [c.strip() for c in (args.channels or "").split(",") if c.strip()]
+
+
 def prepare_raw(raw, args):
-    """Pick, select channels, filter and resample one recording as the options say."""
+    """Pick, select channels, filter and resample one recording as the options say.
+
+    The work is :class:`~eegm2_sklearn.preprocessing.EEGPreprocessor`'s; ``--picks`` is
+    applied first to the recording itself, which may not be loaded yet, so that only those
+    channels are ever read.
+    """
+    from .preprocessing import EEGPreprocessor
+
     raw.pick(args.picks)
-    if args.channels:
-        names = [c.strip() for c in args.channels.split(",") if c.strip()]
-        missing = [c for c in names if c not in raw.ch_names]
-        if missing:
-            raise ValueError(
-                f"{raw.filenames[0] if raw.filenames else 'A recording'} lacks channels "
-                f"{missing}; it has {raw.ch_names}."
-            )
-        raw.pick(names)
-    if not raw.preload:
-        raw.load_data(verbose="error")
-    if args.l_freq is not None or args.h_freq is not None:
-        raw.filter(args.l_freq, args.h_freq, verbose="error")
-    if args.sfreq is not None and raw.info["sfreq"] != args.sfreq:
-        raw.resample(args.sfreq, verbose="error")
-    return raw
+    names = _channel_names(args)
+    missing = [c for c in names if c not in raw.ch_names]
+    if missing:
+        raise ValueError(
+            f"{raw.filenames[0] if raw.filenames else 'A recording'} lacks channels "
+            f"{missing}; it has {raw.ch_names}."
+        )
+    prep = EEGPreprocessor(args.l_freq, args.h_freq, args.sfreq, names or None, verbose="error")
+    return prep.transform(raw)
 
 
 def _sources(args) -> list[tuple[str, object]]:
@@ -351,7 +333,7 @@ def prepared_recordings(args, cache_dir: Path) -> list[str]:
     recordings already in the cache (so an interrupted run redoes only what is missing) and
     writes each file atomically. Under ``torchrun`` every process does its share.
     """
-    from .estimators import _distributed
+    from .training import distributed
 
     sources = _sources(args)
     if not _needs_preprocessing(args):
@@ -359,7 +341,7 @@ def prepared_recordings(args, cache_dir: Path) -> list[str]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     targets = [cache_dir / _cache_name(name, args) for name, _ in sources]
     todo = [i for i, t in enumerate(targets) if not t.is_file()]
-    rank, world = _distributed.rank(), _distributed.world_size()
+    rank, world = distributed.rank(), distributed.world_size()
     if todo:
         _say(f"Preprocessing {len(todo)} of {len(targets)} recordings into {cache_dir} ...")
     for n, i in enumerate(todo):
@@ -369,7 +351,7 @@ def prepared_recordings(args, cache_dir: Path) -> list[str]:
         tmp = targets[i].with_name(targets[i].name.replace("_raw.fif", ".tmp_raw.fif"))
         raw.save(tmp, overwrite=True, verbose="error")
         os.replace(tmp, targets[i])
-    _distributed.barrier()
+    distributed.barrier()
     return [str(t) for t in targets]
 
 
@@ -377,40 +359,36 @@ def prepared_recordings(args, cache_dir: Path) -> list[str]:
 # commands
 
 
-def _common_params(args) -> dict:
-    return dict(
-        lr=args.lr,
-        max_epochs=args.epochs,
-        batch_size=args.batch_size,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        validation_split=args.validation_split,
-        patience=args.patience,
-        scaling=None if args.scaling == "none" else args.scaling,
-        device=args.device,
-        backend=args.backend,
-        precision=args.precision,
-        num_workers=args.num_workers,
-        random_state=args.seed,
-        verbose=0 if args.quiet else 1,
-        checkpoint_dir=args.checkpoint_dir,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-    )
+#: Parameters every command passes to its estimator as the options say.
+COMMON_PARAMS = tuple(
+    name for name in SHARED_PARAMS if PARAMS[name].flag and not PARAMS[name].architecture
+)
+
+
+def _param_value(args, name: str):
+    """The estimator's value of parameter ``name`` from the parsed options."""
+    if name == "verbose":
+        return 0 if args.quiet else 1
+    value = getattr(args, name)
+    return None if value == "none" else value
+
+
+def _params(args, names) -> dict:
+    return {name: _param_value(args, name) for name in names}
 
 
 def _join_process_group(args) -> None:
-    from .estimators import _distributed
-    from .estimators._device import resolve_device
+    from .training import distributed, resolve_device
 
-    _distributed.setup(resolve_device(args.device))
+    distributed.setup(resolve_device(args.device))
 
 
 def cmd_pretrain(args) -> int:
     """``eegm2 pretrain``: returns the exit status."""
     import mne
 
-    from .estimators import CSVLogger, EEGM2Pretrainer, _distributed
+    from .estimators import CSVLogger, EEGM2Pretrainer
+    from .training import distributed
 
     _join_process_group(args)
     default_out = Path(args.checkpoint_dir) / "model" if args.checkpoint_dir else Path("model")
@@ -422,31 +400,26 @@ def cmd_pretrain(args) -> int:
         _say(f"{len(files)} preprocessed recordings in {cache}.")
         return 0
     log_csv = Path(args.log_csv) if args.log_csv else base / "history.csv"
-    world = _distributed.world_size()
+    world = distributed.world_size()
     how = "in memory" if args.in_memory else "streamed from disk"
     _say(
         f"Pretraining EEGM2 on {len(files)} recordings ({how}), "
-        f"{args.window_seconds:g}-s windows, {args.epochs} epochs, global batch "
+        f"{args.window_seconds:g}-s windows, {args.max_epochs} epochs, global batch "
         f"{args.batch_size}" + (f" over {world} processes" if world > 1 else "") + "."
     )
     pre = EEGM2Pretrainer(
         window_seconds=args.window_seconds,
-        window_stride_seconds=args.stride_seconds,
-        base_width=args.base_width,
-        d_state=args.d_state,
-        d_conv=args.d_conv,
-        expand=args.expand,
-        headdim=args.headdim,
-        chunk_size=args.chunk_size,
+        window_stride_seconds=args.window_stride_seconds,
+        **_params(args, ARCH_PARAMS),
         callbacks=[CSVLogger(log_csv)],
-        **_common_params(args),
+        **_params(args, COMMON_PARAMS),
     )
     if args.in_memory:
         X = [mne.io.read_raw(f, preload=True, verbose="error") for f in files]
     else:
         X = files
     pre.fit(X)
-    if _distributed.is_main_process():
+    if distributed.is_main_process():
         pre.save_pretrained(out)
     losses = pre.history_[:, "train_loss"]
     _say(
@@ -475,7 +448,7 @@ def _labelled_windows(args, window_seconds: float, sfreq: float | None):
             h_freq=args.h_freq,
         )
         if args.channels:
-            epochs.pick([c.strip() for c in args.channels.split(",") if c.strip()])
+            epochs.pick(_channel_names(args))
         return epochs, y, groups
     if args.labels is None:
         raise ValueError("finetune on files needs --labels CSV (columns file,label[,group]).")
@@ -494,7 +467,9 @@ def _labelled_windows(args, window_seconds: float, sfreq: float | None):
         epochs = mne.make_fixed_length_epochs(
             raw,
             duration=window_seconds,
-            overlap=0.0 if args.stride_seconds is None else window_seconds - args.stride_seconds,
+            overlap=0.0
+            if args.window_stride_seconds is None
+            else window_seconds - args.window_stride_seconds,
             preload=True,
             verbose="error",
         )
@@ -516,8 +491,8 @@ def cmd_finetune(args) -> int:
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
     from sklearn.model_selection import GroupShuffleSplit
 
-    from .estimators import CSVLogger, EEGM2Classifier, _distributed
-    from .estimators._persistence import load_pretrained
+    from .estimators import CSVLogger, EEGM2Classifier
+    from .training import distributed, load_pretrained
 
     _join_process_group(args)
     _, config = load_pretrained(args.pretrained)
@@ -531,7 +506,9 @@ def cmd_finetune(args) -> int:
     out = Path(args.out)
     log_csv = Path(args.log_csv) if args.log_csv else out / "history.csv"
     if args.test_size > 0:
-        split = GroupShuffleSplit(n_splits=1, test_size=args.test_size, random_state=args.seed)
+        split = GroupShuffleSplit(
+            n_splits=1, test_size=args.test_size, random_state=args.random_state
+        )
         train, test = next(split.split(np.zeros(len(y)), y, groups))
     else:
         train, test = np.arange(len(y)), np.arange(0)
@@ -542,13 +519,9 @@ def cmd_finetune(args) -> int:
     )
     clf = EEGM2Classifier(
         pretrained=args.pretrained,
-        finetune=args.finetune,
-        head=args.head,
-        variant=args.variant,
-        hidden=args.hidden,
-        class_weight=None if args.class_weight == "none" else "balanced",
+        **_params(args, ("finetune", "head", "variant", "hidden", "class_weight")),
         callbacks=[CSVLogger(log_csv)],
-        **_common_params(args),
+        **_params(args, COMMON_PARAMS),
     )
     clf.fit(epochs[train], y[train])
     metrics = {"n_train": int(len(train)), "n_test": int(len(test))}
@@ -559,7 +532,7 @@ def cmd_finetune(args) -> int:
         if len(clf.classes_) == 2 and len(np.unique(y[test])) == 2:
             proba = clf.predict_proba(epochs[test])[:, 1]
             metrics["auroc"] = float(roc_auc_score(y[test] == clf.classes_[1], proba))
-    if _distributed.is_main_process():
+    if distributed.is_main_process():
         out.mkdir(parents=True, exist_ok=True)
         joblib.dump(clf, out / "classifier.joblib")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -37,8 +37,9 @@ from mne.io import BaseRaw
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import robust_scale
 
-from ._mne_inputs import as_mne_or_array
+from .data.mne_inputs import as_mne_or_array
 from .environment import import_braindecode
+from .validation import check_option
 
 __all__ = [
     "BandpassFilter",
@@ -48,11 +49,6 @@ __all__ = [
     "Resample",
     "RobustScale",
 ]
-
-
-def _check_choice(name: str, value, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}; got {value!r}.")
 
 
 def _check_positive(name: str, value, *, allow_none: bool = False) -> None:
@@ -256,7 +252,7 @@ class BandpassFilter(_EEGTransformer):
                 f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq}) for a "
                 "band-pass filter (MNE treats l_freq > h_freq as a band-stop)."
             )
-        _check_choice("method", self.method, ("fir", "iir"))
+        check_option("method", self.method, ("fir", "iir"))
 
     def _needs_sfreq(self) -> bool:
         return True
@@ -340,7 +336,7 @@ class Resample(_EEGTransformer):
 
     def _check_params(self) -> None:
         _check_positive("sfreq", self.sfreq)
-        _check_choice("method", self.method, ("fft", "polyphase"))
+        check_option("method", self.method, ("fft", "polyphase"))
 
     def _needs_sfreq(self) -> bool:
         return True
@@ -683,8 +679,8 @@ class EEGPreprocessor(_EEGTransformer):
     def _check_params(self) -> None:
         for step in self._steps():
             step._check_params()
-        _check_choice("filter_method", self.filter_method, ("fir", "iir"))
-        _check_choice("resample_method", self.resample_method, ("fft", "polyphase"))
+        check_option("filter_method", self.filter_method, ("fir", "iir"))
+        check_option("resample_method", self.resample_method, ("fft", "polyphase"))
         if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ValueError(
                 f"h_freq ({self.h_freq} Hz) must lie below the new Nyquist frequency "

@@ -25,6 +25,8 @@ import pandas as pd
 import pooch
 from mne.io import BaseRaw
 
+from ..preprocessing import EEGPreprocessor
+
 __all__ = ["fetch_eegmat", "make_eegmat_epochs"]
 
 BASE_URL = "https://physionet.org/files/eegmat/1.0.0/"
@@ -395,7 +397,8 @@ def make_eegmat_epochs(
 
     Each recording is copied, reduced to ``picks``, optionally band-pass filtered with
     :meth:`mne.io.Raw.filter` (on the continuous signal, so windows have no filter edge
-    effects), resampled with :meth:`mne.io.Raw.resample`, and cut with
+    effects) and resampled with :meth:`mne.io.Raw.resample`, all by
+    :class:`~eegm2_sklearn.preprocessing.EEGPreprocessor`, then cut with
     :func:`mne.make_fixed_length_epochs`; the pieces are joined with
     :func:`mne.concatenate_epochs`. The last incomplete window of a recording is dropped.
 
@@ -455,20 +458,13 @@ def make_eegmat_epochs(
     if sfreq is not None and not sfreq > 0:
         raise ValueError(f"sfreq must be positive or None; got {sfreq}.")
 
+    prep = EEGPreprocessor(l_freq, h_freq, sfreq, picks, verbose=verbose)
     pieces = []
     for index, raw in enumerate(raws):
         if not isinstance(raw, BaseRaw):
             raise TypeError(f"raws[{index}] is {type(raw).__name__}, expected mne.io.Raw.")
         subject, state, quality = _recording_label(raw, index)
-        rec = raw.copy()
-        if picks is not None:
-            rec.pick(picks)
-        if not rec.preload:
-            rec.load_data()
-        if l_freq is not None or h_freq is not None:
-            rec.filter(l_freq, h_freq, verbose=verbose)
-        if sfreq is not None and rec.info["sfreq"] != sfreq:
-            rec.resample(sfreq, verbose=verbose)
+        rec = prep.transform(raw)  # a copy: picked, filtered, resampled
         epochs = mne.make_fixed_length_epochs(
             rec,
             duration=window_seconds,

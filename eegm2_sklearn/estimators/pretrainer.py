@@ -11,14 +11,11 @@ from sklearn.base import TransformerMixin
 from sklearn.frozen import FrozenEstimator
 from torch.utils.data import Subset
 
-from ..losses import TemporalSpectralLoss
-from ..models import EEGM2, STATISTICS, bottleneck_mean, bottleneck_statistics
-from ._base import ARCH_PARAMS, EEGM2Base
-from ._inputs import EEGArray
-from ._net import ReconstructionNet
-from ._persistence import load_pretrained, save_pretrained
-from ._scaling import inverse_scale_windows
-from ._streaming import is_streamable, stream_windows
+from ..data import EEGArray, inverse_scale_windows, is_streamable, stream_windows
+from ..models import EEGM2, STATISTICS, TemporalSpectralLoss, bottleneck_mean, bottleneck_statistics
+from ..training import ReconstructionNet, load_pretrained, save_pretrained
+from .base import EEGM2Base
+from .params import ARCH_PARAMS
 
 
 class EEGM2Pretrainer(TransformerMixin, EEGM2Base):

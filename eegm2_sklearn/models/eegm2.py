@@ -53,12 +53,18 @@ def _resolve_n_chans(n_chans: int | None, chs_info: Sequence[dict] | None) -> in
     return int(n_chans)
 
 
-def check_n_times(n_times: int) -> None:
-    """Raise a ``ValueError`` if windows of ``n_times`` samples are too short for EEGM2."""
-    if n_times < MIN_N_TIMES:
+def check_n_times(n_times: int, min_n_times: int = MIN_N_TIMES) -> None:
+    """Raise a ``ValueError`` if windows of ``n_times`` samples are too short for EEGM2.
+
+    Examples
+    --------
+    >>> check_n_times(512)
+    """
+    if n_times < min_n_times:
         raise ValueError(
-            f"EEGM2 needs windows of at least {MIN_N_TIMES} samples (three max-poolings of 2); "
-            f"got {n_times}. Use longer windows or a higher sampling rate."
+            f"Windows have {n_times} samples; EEGM2 needs at least {min_n_times} (its three "
+            f"MaxPool1d(2) layers divide the length by 8). Use longer windows (more seconds "
+            "or a higher sampling rate)."
         )
 
 
@@ -69,7 +75,7 @@ def check_n_times(n_times: int) -> None:
 CHECKPOINT_POSITIONS = 2**16
 
 
-class _CheckpointedBlock(nn.Module):
+class CheckpointedBlock(nn.Module):
     """A residual block whose ``_block`` can be recomputed in the backward pass.
 
     ``checkpointing`` (attribute, default ``False``) turns activation checkpointing on; it
@@ -93,7 +99,7 @@ class _CheckpointedBlock(nn.Module):
         return torch.cat([checkpoint(self._block, p, use_reentrant=False) for p in parts])
 
 
-class MambaBlock(_CheckpointedBlock):
+class MambaBlock(CheckpointedBlock):
     """``LayerNorm(Mamba2(x)) + x`` on ``(batch, length, d_model)``.
 
     Parameters
@@ -209,7 +215,7 @@ class _Backbone(nn.Module):
     def checkpointing(self, value: bool) -> None:
         self._checkpointing = bool(value)
         for module in self.modules():
-            if isinstance(module, _CheckpointedBlock):
+            if isinstance(module, CheckpointedBlock):
                 module.checkpointing = self._checkpointing
 
     def _check_input(self, x: Tensor) -> None:
@@ -301,8 +307,12 @@ class EEGM2(_Backbone):
             d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
         )
         self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        self._build(_mamba_block_factory(mk))
+        self._build(self._mixing_block_factory())
         self.checkpointing = checkpointing
+
+    def _mixing_block_factory(self) -> Callable[[int], nn.Module]:
+        """``make_block(d)``: the sequence-mixing block of width ``d`` (subclasses swap it)."""
+        return _mamba_block_factory(self.mamba_kwargs)
 
     def _build(self, make_block: Callable[[int], nn.Module]) -> None:
         """Create the U-Net's layers; ``make_block(d)`` builds a mixing block of width d."""

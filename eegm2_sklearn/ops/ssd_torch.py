@@ -62,6 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import check_option
+
 __all__ = [
     "FACTORED_MAX_LOG_RANGE",
     "FACTORED_MIN_CHUNK",
@@ -343,10 +345,7 @@ def ssd_chunked_torch(
     >>> tuple(y.shape)
     (2, 100, 4, 8)
     """
-    if method not in METHODS:
-        raise ValueError(
-            f"method must be one of {', '.join(repr(m) for m in METHODS)}; got {method!r}."
-        )
+    check_option("method", method, METHODS)
     batch, length, nheads, headdim = x.shape
     ngroups, d_state = B.shape[-2:]
     if nheads % ngroups:

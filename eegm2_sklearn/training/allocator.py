@@ -54,7 +54,7 @@ def tune_cpu_allocator() -> bool:
 
     Examples
     --------
-    >>> from eegm2_sklearn.ops import tune_cpu_allocator
+    >>> from eegm2_sklearn.training import tune_cpu_allocator
     >>> isinstance(tune_cpu_allocator(), bool)
     True
     """
