@@ -7,7 +7,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GroupKFold
 
-from eegm2_sklearn.training import resolve_device
 from eegm2_sklearn.data.checks import (
     check_3d,
     check_channels,
@@ -20,6 +19,7 @@ from eegm2_sklearn.data.checks import (
     check_y_length,
 )
 from eegm2_sklearn.estimators.params import PARAM_CHECKS, validate_params
+from eegm2_sklearn.training import resolve_device
 from eegm2_sklearn.validation import check_option
 
 # --------------------------------------------------------------------------------------
