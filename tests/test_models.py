@@ -298,7 +298,7 @@ def test_checkpointing_gives_the_same_gradients(cls):
 def test_checkpointing_acts_only_when_training_with_grad(monkeypatch):
     import torch.utils.checkpoint as ckpt_mod
 
-    from eegm2_sklearn.models import eegm2 as eegm2_mod
+    from eegm2_sklearn.models import blocks as eegm2_mod
 
     calls = []
     real = ckpt_mod.checkpoint
@@ -392,7 +392,7 @@ def test_causal_depthwise_conv_equals_conv1d(k, length):
 
 
 def test_checkpointing_in_batch_slices_gives_the_same_gradients(monkeypatch):
-    from eegm2_sklearn.models import eegm2 as eegm2_mod
+    from eegm2_sklearn.models import blocks as eegm2_mod
 
     monkeypatch.setattr(eegm2_mod, "CHECKPOINT_POSITIONS", 100)  # 40-step windows: 2 a slice
     torch.manual_seed(0)

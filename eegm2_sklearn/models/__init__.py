@@ -1,14 +1,8 @@
 """EEGM2 networks and their loss in plain PyTorch (no scikit-learn, skorch or MNE here)."""
 
 from .attention import AttentionBlock, EEGM2Attention
-from .eegm2 import (
-    EEGM2,
-    MIN_N_TIMES,
-    CheckpointedBlock,
-    EEGM2Light,
-    MambaBlock,
-    MultiBranchEmbedding,
-)
+from .blocks import CheckpointedBlock, MambaBlock
+from .eegm2 import EEGM2, MIN_N_TIMES, EEGM2Light, MultiBranchEmbedding
 from .features import STATISTICS, bottleneck_mean, bottleneck_statistics
 from .heads import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
 from .losses import TemporalSpectralLoss

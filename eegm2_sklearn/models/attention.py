@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .eegm2 import EEGM2, CheckpointedBlock
+from .blocks import CheckpointedBlock
+from .eegm2 import EEGM2
 
 
 class AttentionBlock(CheckpointedBlock):
