@@ -17,7 +17,7 @@ from ..models import EEGM2Net, load_backbone_weights
 from ..training import ClassificationNet
 from .base import EEGM2Base
 from .params import ARCH_PARAMS
-from .pretrainer import pretrained_weights
+from .pretrained import pretrained_weights
 
 
 class EEGM2Classifier(ClassifierMixin, EEGM2Base):
