@@ -43,8 +43,8 @@ def epochs_list_to_epochs(epochs_list: Sequence[BaseEpochs]) -> mne.EpochsArray:
     data into a single :class:`mne.EpochsArray` with the first element's ``info`` and
     ``tmin``, the concatenated events and the merged ``event_id``; metadata is kept when
     every element has it. Stacking is much faster than
-    :func:`mne.concatenate_epochs` for many small objects (measured: 0.1 s instead of
-    1.9 s for 1000 one-epoch objects of 19 channels x 512 samples, with metadata).
+    :func:`mne.concatenate_epochs` for many small objects (see the performance page of
+    the documentation).
 
     Parameters
     ----------

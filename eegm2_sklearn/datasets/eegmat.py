@@ -137,7 +137,7 @@ def fetch_eegmat(
     ``https://physionet.org/files/eegmat/1.0.0/`` into the first folder of that list,
     after fetching PhysioNet's ``SHA256SUMS.txt`` there and checking every file against it.
     Local files are checked against a ``SHA256SUMS.txt`` or ``SHA256SUMS`` file in their
-    folder when there is one (about 4 ms per file, so always done).
+    folder when there is one (cheap next to reading them, so always done).
 
     Parameters
     ----------

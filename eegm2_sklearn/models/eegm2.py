@@ -310,13 +310,13 @@ class EEGM2(_Backbone):
         return self.output(h)
 
 
-class EEGM2Light(_Backbone):
+class EEGM2Light(EEGM2):
     """EEGM2 (Light): the embedding and the three encoder stages, up to the third pooling.
 
-    Same parameters as :class:`EEGM2`. Its :meth:`forward` and :meth:`encode` both return the
-    pooled encoder output; its parameters have the same names as the matching ones of
-    :class:`EEGM2`, so a pretrained EEGM2 state dict loads into it
-    (:func:`eegm2_sklearn.models.load_backbone_weights`).
+    Same parameters (and constructor) as :class:`EEGM2`. Its :meth:`forward` and
+    :meth:`encode` both return the pooled encoder output; its parameters have the same
+    names as the matching ones of :class:`EEGM2`, so a pretrained EEGM2 state dict loads
+    into it (:func:`eegm2_sklearn.models.load_backbone_weights`).
 
     Examples
     --------
@@ -325,31 +325,9 @@ class EEGM2Light(_Backbone):
     254392
     """
 
-    def __init__(
-        self,
-        n_chans: int | None = None,
-        n_times: int | None = None,
-        sfreq: float | None = None,
-        chs_info: Sequence[dict] | None = None,
-        *,
-        base_width: int = 64,
-        d_state: int = 16,
-        d_conv: int = 2,
-        expand: int = 8,
-        headdim: int = 64,
-        ngroups: int = 1,
-        chunk_size: int = 256,
-        backend: str = "auto",
-        torch_chunk: int | None = None,
-        checkpointing: bool = False,
-    ) -> None:
-        super().__init__()
-        mk = _mamba_kwargs(
-            d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
-        )
-        self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        self.encoder = _Encoder(self.n_chans, base_width, _mamba_block_factory(mk))
-        self.checkpointing = checkpointing
+    def _build(self, make_block: Callable[[int], nn.Module]) -> None:
+        """Only the embedding and the encoders: EEGM2's constructor, fewer layers."""
+        self.encoder = _Encoder(self.n_chans, self.base_width, make_block)
 
     def encode(self, x: Tensor) -> Tensor:
         """Pooled output of the third encoder stage.

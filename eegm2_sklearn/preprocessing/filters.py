@@ -8,7 +8,19 @@ from ..validation import check_option
 from .base import EEGTransformer, check_positive
 
 
-class BandpassFilter(EEGTransformer):
+class MNEStep(EEGTransformer):
+    """A step that calls MNE with its options and needs ``input_sfreq`` for arrays."""
+
+    mne_options: tuple[str, ...] = ()
+
+    def _needs_sfreq(self) -> bool:
+        return True
+
+    def _options(self) -> dict:
+        return {name: getattr(self, name) for name in self.mne_options}
+
+
+class BandpassFilter(MNEStep):
     """Band-pass, high-pass or low-pass filter EEG with MNE.
 
     MNE objects are filtered with :meth:`mne.Epochs.filter` / :meth:`mne.io.Raw.filter`
@@ -53,6 +65,18 @@ class BandpassFilter(EEGTransformer):
     (8, 4, 512)
     """
 
+    #: Parameters passed on to MNE as they are.
+    mne_options = (
+        "method",
+        "iir_params",
+        "phase",
+        "fir_window",
+        "fir_design",
+        "pad",
+        "n_jobs",
+        "verbose",
+    )
+
     def __init__(
         self,
         l_freq,
@@ -95,21 +119,6 @@ class BandpassFilter(EEGTransformer):
             )
         check_option("method", self.method, ("fir", "iir"))
 
-    def _needs_sfreq(self) -> bool:
-        return True
-
-    def _options(self) -> dict:
-        return dict(
-            method=self.method,
-            iir_params=self.iir_params,
-            phase=self.phase,
-            fir_window=self.fir_window,
-            fir_design=self.fir_design,
-            pad=self.pad,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        )
-
     def _transform_inst(self, inst):
         return inst.filter(self.l_freq, self.h_freq, **self._options())
 
@@ -119,7 +128,7 @@ class BandpassFilter(EEGTransformer):
         )
 
 
-class Resample(EEGTransformer):
+class Resample(MNEStep):
     """Resample EEG to a new sampling rate with MNE.
 
     MNE objects use :meth:`mne.Epochs.resample` / :meth:`mne.io.Raw.resample` (events
@@ -154,6 +163,9 @@ class Resample(EEGTransformer):
     (3, 2, 128)
     """
 
+    #: Parameters passed on to MNE as they are.
+    mne_options = ("npad", "window", "pad", "method", "n_jobs", "verbose")
+
     def __init__(
         self,
         sfreq,
@@ -178,19 +190,6 @@ class Resample(EEGTransformer):
     def _check_params(self) -> None:
         check_positive("sfreq", self.sfreq)
         check_option("method", self.method, ("fft", "polyphase"))
-
-    def _needs_sfreq(self) -> bool:
-        return True
-
-    def _options(self) -> dict:
-        return dict(
-            npad=self.npad,
-            window=self.window,
-            pad=self.pad,
-            method=self.method,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        )
 
     def _transform_inst(self, inst):
         return inst.resample(self.sfreq, **self._options())
