@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
 from .checks import check_not_empty
 from .eeg_array import EEGArray
+from .kinds import braindecode_base
 from .mne_inputs import picked_names
-
-
-def braindecode_base():
-    """braindecode's dataset module if braindecode is imported, else None.
-
-    An object can only be a braindecode dataset if braindecode was imported, so this
-    avoids importing braindecode (slow) for arrays and MNE objects.
-    """
-    return sys.modules.get("braindecode.datasets.base")
-
-
-def is_braindecode_dataset(X: Any) -> bool:
-    base = braindecode_base()
-    return base is not None and isinstance(
-        X, (base.BaseConcatDataset, base.EEGWindowsDataset, base.WindowsDataset)
-    )
-
-
-def is_braindecode_raw_concat(X: Any) -> bool:
-    base = braindecode_base()
-    return (
-        base is not None
-        and isinstance(X, base.BaseConcatDataset)
-        and len(X.datasets) > 0
-        and all(isinstance(ds, base.RawDataset) for ds in X.datasets)
-    )
 
 
 def _windows_of(ds: Any, picks: Any) -> tuple[np.ndarray, list, list[str] | None, float | None]:

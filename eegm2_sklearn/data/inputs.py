@@ -36,17 +36,11 @@ braindecode serves them.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import mne
 import numpy as np
 
-from .braindecode_inputs import (
-    is_braindecode_dataset,
-    is_braindecode_raw_concat,
-    stack_braindecode,
-)
+from .braindecode_inputs import stack_braindecode
 from .checks import (
     check_3d,
     check_finite,
@@ -56,8 +50,16 @@ from .checks import (
     check_y_length,
 )
 from .eeg_array import EEGArray
+from .kinds import input_kind, is_path_list
 from .mne_inputs import epochs_to_eeg_array, stack_epochs_list
 from .windows import window_raws
+
+#: How the messages name each kind of continuous input.
+_RAW_NAMES = {
+    "raw": "an mne Raw",
+    "braindecode_raw": "a braindecode dataset of raw",
+    "raw_list": "a list of mne Raw",
+}
 
 
 def _raw_not_allowed(kind: str) -> ValueError:
@@ -66,16 +68,6 @@ def _raw_not_allowed(kind: str) -> ValueError:
         "Epochs first, e.g. mne.make_fixed_length_epochs(raw, duration=4.0, preload=True), "
         "or pretrain on the recordings with EEGM2Pretrainer(window_seconds=...), which cuts "
         "Raw into windows itself."
-    )
-
-
-def is_path_list(X: Any) -> bool:
-    if isinstance(X, (str, bytes, os.PathLike)):
-        return True
-    return (
-        isinstance(X, (list, tuple))
-        and len(X) > 0
-        and all(isinstance(x, (str, os.PathLike)) for x in X)
     )
 
 
@@ -179,26 +171,26 @@ def to_eeg_array(
     >>> np.array_equal(to_eeg_array(epochs.get_data(picks="data")).X, data.X)
     True
     """
-    if isinstance(X, EEGArray):
+    kind = input_kind(X)
+    if kind == "eeg_array":
         data = X
-    elif isinstance(X, mne.BaseEpochs):
+    elif kind == "epochs":
         data = epochs_to_eeg_array(X, picks)
-    elif isinstance(X, mne.io.BaseRaw) or is_braindecode_raw_concat(X):
+    elif kind in ("raw", "braindecode_raw", "raw_list"):
         if not allow_raw:
-            raise _raw_not_allowed(
-                "an mne Raw" if isinstance(X, mne.io.BaseRaw) else "a braindecode dataset of raw"
-            )
-        raws = [X] if isinstance(X, mne.io.BaseRaw) else [ds.raw for ds in X.datasets]
+            raise _raw_not_allowed(_RAW_NAMES[kind])
+        if kind == "raw":
+            raws = [X]
+        elif kind == "raw_list":
+            raws = X
+        else:
+            raws = [ds.raw for ds in X.datasets]
         data = window_raws(raws, window_seconds, window_stride_seconds, picks)
-    elif is_braindecode_dataset(X):
+    elif kind == "braindecode":
         data = stack_braindecode(X, picks=None)
-    elif isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], mne.BaseEpochs):
+    elif kind == "epochs_list":
         data = stack_epochs_list(X, picks)
-    elif isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], mne.io.BaseRaw):
-        if not allow_raw:
-            raise _raw_not_allowed("a list of mne Raw")
-        data = window_raws(X, window_seconds, window_stride_seconds, picks)
-    else:
+    else:  # arrays; paths and other inputs are refused there with what to do
         data = _from_arraylike(X)
 
     if y is not None:

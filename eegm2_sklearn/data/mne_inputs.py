@@ -20,6 +20,7 @@ from mne import BaseEpochs
 from mne.io import BaseRaw
 
 from .eeg_array import EEGArray
+from .kinds import input_kind
 
 __all__ = [
     "as_mne_or_array",
@@ -171,16 +172,17 @@ def as_mne_or_array(X) -> BaseEpochs | list[BaseRaw] | np.ndarray:
     ...
     ValueError: Expected an array of shape (n_epochs, n_channels, n_times), got shape (2, 100). ...
     """
-    if isinstance(X, BaseEpochs):
+    kind = input_kind(X)
+    if kind == "epochs":
         return X
-    if isinstance(X, BaseRaw):
+    if kind == "raw":
         return [X]
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(f"Expected {_ACCEPTED}; got an empty {type(X).__name__}.")
-        if all(isinstance(x, BaseEpochs) for x in X):
+        if kind == "epochs_list" and all(isinstance(x, BaseEpochs) for x in X):
             return epochs_list_to_epochs(X)
-        if all(isinstance(x, BaseRaw) for x in X):
+        if kind == "raw_list" and all(isinstance(x, BaseRaw) for x in X):
             return list(X)
         if any(isinstance(x, (BaseEpochs, BaseRaw)) for x in X):
             kinds = sorted({type(x).__name__ for x in X})

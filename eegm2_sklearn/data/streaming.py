@@ -35,9 +35,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .braindecode_inputs import braindecode_base
 from .checks import check_n_chans, check_n_times, check_not_empty
-from .inputs import is_path_list
+from .kinds import braindecode_base, input_kind, is_path_list
 from .mne_inputs import picked_names
 from .scaling import scale_windows
 from .windows import check_raws_for_windows, fixed_length_windows
@@ -62,21 +61,19 @@ def is_streamable(X: Any) -> bool:
     >>> is_streamable(["a.edf", "b.edf"]), is_streamable(np.zeros((2, 3, 16)))
     (True, False)
     """
-    if is_path_list(X):
+    kind = input_kind(X)
+    if kind == "paths":
         return True
-    if isinstance(X, mne.io.BaseRaw):
+    if kind == "raw":
         return not X.preload
-    if isinstance(X, (list, tuple)) and X and all(isinstance(r, mne.io.BaseRaw) for r in X):
-        return any(not r.preload for r in X)
-    base = braindecode_base()
-    if base is None:
-        return False
-    if isinstance(X, base.BaseConcatDataset) and len(X.datasets) > 0:
-        parts = X.datasets
-        if all(isinstance(ds, base.RawDataset) for ds in parts):
-            return any(not ds.raw.preload for ds in parts)
-        return any(_lazy_windows_part(ds) for ds in parts)
-    if isinstance(X, (base.EEGWindowsDataset, base.WindowsDataset)):
+    if kind == "raw_list":
+        raws = all(isinstance(r, mne.io.BaseRaw) for r in X)
+        return raws and any(not r.preload for r in X)
+    if kind == "braindecode_raw":
+        return any(not ds.raw.preload for ds in X.datasets)
+    if kind == "braindecode":
+        if isinstance(X, braindecode_base().BaseConcatDataset):
+            return len(X.datasets) > 0 and any(_lazy_windows_part(ds) for ds in X.datasets)
         return _lazy_windows_part(X)
     return False
 
