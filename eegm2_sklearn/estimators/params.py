@@ -63,6 +63,9 @@ class Param:
         A checkpoint written with another value cannot be resumed.
     architecture : bool
         A size of the network (saved with the weights, read back by the classifier).
+    saved : bool
+        Written to ``config.json`` by ``save_pretrained`` (False for settings of one run:
+        device, seeds, folders, callbacks).
     """
 
     name: str
@@ -75,6 +78,7 @@ class Param:
     flag: str | None = None
     fingerprint: bool = False
     architecture: bool = False
+    saved: bool = True
 
 
 def _option(name, default, choices, doc, **kw) -> Param:
@@ -134,11 +138,11 @@ _ROWS = (
     Param("validation_split", None, _is_validation_split,
           "None, a float in (0, 1) (fraction held out), an int >= 2 (number of "
           "cross-validation folds), a scikit-learn CV splitter or a skorch ValidSplit",
-          "held-out fraction (None: none)", flag="--validation-split"),
+          "held-out fraction (None: none)", flag="--validation-split", saved=False),
     Param("patience", None, or_none(int_ge(1)), "None or an int >= 1",
           "early stopping patience (None: no stopping)", flag="--patience"),
     Param("device", "auto", is_device, DEVICE_VALUES,
-          "'auto' (CUDA when visible), 'cpu', 'cuda:1'", flag="--device"),
+          "'auto' (CUDA when visible), 'cpu', 'cuda:1'", flag="--device", saved=False),
     _option("backend", "auto", BACKENDS,
             "SSD scan: mamba-ssm's kernels on CUDA when installed ('auto'), or pure PyTorch",
             flag="--backend"),
@@ -171,9 +175,9 @@ _ROWS = (
           "gradient norm clipping (paper: 1.0)", fingerprint=True),
     Param("random_state", None, _is_random_state,
           "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState", "random seed",
-          flag="--seed"),
+          flag="--seed", saved=False),
     Param("callbacks", None, lambda v: v is None or isinstance(v, (list, tuple)),
-          "None or a list of skorch callbacks", "extra skorch callbacks"),
+          "None or a list of skorch callbacks", "extra skorch callbacks", saved=False),
     Param("pretrained", None, _is_pretrained,
           "None, a fitted EEGM2Pretrainer (or FrozenEstimator of one) or the path of a "
           "save_pretrained folder", "folder written by 'eegm2 pretrain'", CLF,
@@ -203,11 +207,11 @@ _ROWS = (
           flag="--base-width", architecture=True),
     Param("checkpoint_dir", None, lambda v: v is None or isinstance(v, (str, os.PathLike)),
           "None or a folder path (str or os.PathLike)", "folder for checkpoints (None: none)",
-          flag="--checkpoint-dir"),
+          flag="--checkpoint-dir", saved=False),
     Param("checkpoint_every", 1, _py_int_ge(1), "an int >= 1 (epochs)",
           "epochs between checkpoints", flag="--checkpoint-every"),
     Param("resume", False, _is_bool, "True or False", "continue from --checkpoint-dir",
-          flag="--resume"),
+          flag="--resume", saved=False),
 )  # fmt: skip
 
 #: Every parameter of the estimators, by name.

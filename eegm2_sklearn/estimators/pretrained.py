@@ -11,7 +11,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ..data import EEGArray
 from ..training import load_pretrained, save_pretrained
-from .params import ARCH_PARAMS
+from .params import ARCH_PARAMS, PARAMS
 
 
 class SavePretrainedMixin:
@@ -19,19 +19,7 @@ class SavePretrainedMixin:
     (a folder with ``model.safetensors`` and ``config.json``)."""
 
     def _config(self) -> dict:
-        params = {
-            k: v
-            for k, v in self.get_params(deep=False).items()
-            if k
-            not in (
-                "callbacks",
-                "random_state",
-                "device",
-                "validation_split",
-                "checkpoint_dir",
-                "resume",
-            )
-        }
+        params = {k: v for k, v in self.get_params(deep=False).items() if PARAMS[k].saved}
         return {
             "estimator": type(self).__name__,
             "params": params,
