@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import mne
 import numpy as np
@@ -30,6 +29,7 @@ from .physionet import (
     candidate_folders,
     download_files,
     find_file,
+    read_subject_table,
     verify_local,
 )
 
@@ -73,23 +73,6 @@ def _check_subjects(subjects) -> list[int]:
 
 def _edf_name(subject: int, run: int) -> str:
     return f"Subject{subject:02d}_{run}.edf"
-
-
-def _read_subject_table(csv_path: Path | None) -> pd.DataFrame:
-    columns = ["age", "gender", "n_subtractions", "count_quality"]
-    if csv_path is None:
-        return pd.DataFrame(columns=columns, index=pd.Index([], name="subject"))
-    table = pd.read_csv(csv_path)
-    table = table.rename(
-        columns={
-            "Age": "age",
-            "Gender": "gender",
-            "Number of subtractions": "n_subtractions",
-            "Count quality": "count_quality",
-        }
-    )
-    table["subject"] = table["Subject"].str.replace("Subject", "").astype(int)
-    return table.set_index("subject")[columns]
 
 
 def _prepare_raw(raw: BaseRaw, subject: int, state: str, row: dict, rename: bool) -> None:
@@ -238,7 +221,7 @@ def fetch_eegmat(
         )
     else:
         verify_local(csv_path)
-    table = _read_subject_table(csv_path)
+    table = read_subject_table(csv_path)
 
     raws: list[BaseRaw] = []
     rows: list[dict] = []

@@ -1,5 +1,5 @@
 """Where EEGMAT's files are found (argument, ``EEGM2_DATA``, MNE's data folder), their
-SHA256 checks, and the download from PhysioNet."""
+SHA256 checks, the download from PhysioNet, and the subject table."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import mne
+import pandas as pd
 import pooch
 
 BASE_URL = "https://physionet.org/files/eegmat/1.0.0/"
@@ -114,3 +115,21 @@ def download_files(names: Sequence[str], folder: Path) -> None:
             path=folder,
             progressbar=False,
         )
+
+
+def read_subject_table(csv_path: Path | None) -> pd.DataFrame:
+    """``subject-info.csv`` as a table indexed by subject id (empty without the file)."""
+    columns = ["age", "gender", "n_subtractions", "count_quality"]
+    if csv_path is None:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="subject"))
+    table = pd.read_csv(csv_path)
+    table = table.rename(
+        columns={
+            "Age": "age",
+            "Gender": "gender",
+            "Number of subtractions": "n_subtractions",
+            "Count quality": "count_quality",
+        }
+    )
+    table["subject"] = table["Subject"].str.replace("Subject", "").astype(int)
+    return table.set_index("subject")[columns]
