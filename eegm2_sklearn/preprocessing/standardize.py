@@ -93,7 +93,11 @@ class RobustScale(EEGTransformer):
     :func:`sklearn.preprocessing.robust_scale` (a zero range leaves the scale at 1).
     This makes inputs of any unit (volts, microvolts, arbitrary) comparable and is robust
     to a few large artefacts. All channels of MNE objects are scaled; the output is
-    unitless.
+    unitless. The estimators' own ``scaling="robust"``
+    (:func:`eegm2_sklearn.data.scale_windows`) applies the same formula inside the model,
+    in float32, with flat channels set to zero and its inverse kept for
+    ``reconstruct``; use this transformer for a separate pipeline step with other
+    quantiles.
 
     Parameters
     ----------
