@@ -330,16 +330,8 @@ class EEGM2Light(EEGM2):
         self.encoder = _Encoder(self.n_chans, self.base_width, make_block)
 
     def encode(self, x: Tensor) -> Tensor:
-        """Pooled output of the third encoder stage.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_chans, n_times)
-
-        Returns
-        -------
-        z : Tensor, shape (batch, 4 * base_width, n_times // 8)
-        """
+        """The pooled output of the third encoder stage, ``(batch, 4 * base_width,
+        n_times // 8)`` for ``x`` of ``(batch, n_chans, n_times)``."""
         self._check_input(x)
         return self.encoder.encode_with_skips(x)[0]
 
