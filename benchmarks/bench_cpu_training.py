@@ -14,7 +14,7 @@ variants of a comparison interleaved in the same process (fair on a shared machi
 
 Both wall-clock and process CPU time are reported; on a machine shared with other jobs the
 CPU time is the steadier of the two. ``--tune-allocator`` calls
-:func:`eegm2_sklearn.ops.tune_cpu_allocator` first (glibc keeps freed memory instead of
+:func:`eegm2_sklearn.training.tune_cpu_allocator` first (glibc keeps freed memory instead of
 unmapping it, which removes page-fault time from every step); run once with and once
 without it to see its effect, since it cannot be undone inside a process.
 
@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import eegm2_sklearn.ops.scan as _scan  # noqa: E402
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2  # noqa: E402
-from eegm2_sklearn.ops import ssd_chunked_torch, tune_cpu_allocator  # noqa: E402
+from eegm2_sklearn.ops import ssd_chunked_torch  # noqa: E402
+from eegm2_sklearn.training import tune_cpu_allocator  # noqa: E402
 
 
 def use_scan_method(method: str) -> None:

@@ -67,12 +67,12 @@ def main() -> None:
     ap.add_argument(
         "--tune-allocator",
         action="store_true",
-        help="CPU: keep large tensors on the heap (eegm2_sklearn.ops.tune_cpu_allocator)",
+        help="CPU: keep large tensors on the heap (eegm2_sklearn.training.tune_cpu_allocator)",
     )
     ap.add_argument("--csv", default=None)
     args = ap.parse_args()
     if args.tune_allocator:
-        from eegm2_sklearn.ops import tune_cpu_allocator
+        from eegm2_sklearn.training import tune_cpu_allocator
 
         print("allocator tuned:", tune_cpu_allocator())
 

@@ -73,8 +73,8 @@ def _worker(args) -> None:
     import torch
 
     from eegm2_sklearn import EEGM2Pretrainer
-    from eegm2_sklearn.estimators import _distributed
     from eegm2_sklearn.ops.backend import resolve_backend
+    from eegm2_sklearn.training import distributed as _distributed
 
     if args.npz:
         X = _from_npz(args.npz, args.n_windows, args.n_times)

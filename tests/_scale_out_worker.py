@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     else:
         X = rng.standard_normal((args.windows, 4, 64)).astype("float32")
         est = EEGM2Pretrainer(**common).fit(X)
-    from eegm2_sklearn.estimators import _distributed
+    from eegm2_sklearn.training import distributed as _distributed
 
     if _distributed.is_main_process():
         state = {k: v.detach().cpu() for k, v in est.module_.state_dict().items()}

@@ -10,7 +10,7 @@ import pooch
 import pytest
 from sklearn.model_selection import GroupKFold
 
-from eegm2_sklearn.datasets import eegmat, fetch_eegmat, make_eegmat_epochs
+from eegm2_sklearn.datasets import fetch_eegmat, make_eegmat_epochs, physionet
 
 EEG_NAMES = ["Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4"]
 EEG_NAMES += ["T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz"]
@@ -123,7 +123,7 @@ def test_local_sha256_verified(eegmat_path, isolated_env):
     folder = isolated_env / "copy"
     _copy_subject(eegmat_path, folder, 0)
     shutil.copy(eegmat_path / "subject-info.csv", folder)
-    sums = eegmat._parse_sums(eegmat_path / "SHA256SUMS")
+    sums = physionet.parse_sums(eegmat_path / "SHA256SUMS")
     lines = [f"{sums[name]}  {name}" for name in sorted(sums)]
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     assert len(fetch_eegmat(subjects=0, path=folder, download=False, verbose=False)) == 2
@@ -164,14 +164,14 @@ def test_download_checks_physionet_sums(eegmat_path, isolated_env, monkeypatch):
             assert pooch.file_hash(str(dest), alg=algo) == expected
         return str(dest)
 
-    monkeypatch.setattr(eegmat.pooch, "retrieve", fake_retrieve)
+    monkeypatch.setattr(physionet.pooch, "retrieve", fake_retrieve)
     target = isolated_env / "download"
     raws, desc = fetch_eegmat(
         subjects=[5], path=target, download=True, verbose=False, return_description=True
     )
     fetched = sorted(name for _, _, name in calls if name != "SHA256SUMS.txt")
     assert fetched == ["Subject05_1.edf", "Subject05_2.edf", "subject-info.csv"]
-    sums = eegmat._parse_sums(eegmat_path / "SHA256SUMS")
+    sums = physionet.parse_sums(eegmat_path / "SHA256SUMS")
     for url, known_hash, name in calls:
         assert url == "https://physionet.org/files/eegmat/1.0.0/" + name
         if name != "SHA256SUMS.txt":

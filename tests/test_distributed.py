@@ -11,7 +11,7 @@ import _scale_out_worker as worker
 import pytest
 import torch
 
-from eegm2_sklearn.estimators._sampler import EpochShuffleSampler, epoch_permutation
+from eegm2_sklearn.training.sampler import EpochShuffleSampler, epoch_permutation
 
 WORKER = Path(__file__).with_name("_scale_out_worker.py")
 

@@ -212,6 +212,8 @@ PUBLIC_MODULES = (
     "eegm2_sklearn.viz",
     "eegm2_sklearn.models",
     "eegm2_sklearn.ops",
+    "eegm2_sklearn.data",
+    "eegm2_sklearn.training",
 )
 
 

@@ -6,7 +6,7 @@ import pytest
 from sklearn.model_selection import GroupKFold
 from sklearn.utils import _safe_indexing
 
-from eegm2_sklearn.estimators._inputs import (
+from eegm2_sklearn.data import (
     EEGArray,
     stack_braindecode,
     to_eeg_array,

@@ -136,7 +136,7 @@ def test_any_length_from_8(n_times):
 
 def test_too_short_and_wrong_channels_raise():
     model = EEGM2(n_chans=3, **TINY)
-    with pytest.raises(ValueError, match="at least 8 samples"):
+    with pytest.raises(ValueError, match="7 samples; EEGM2 needs at least 8"):
         model(torch.randn(1, 3, 7))
     with pytest.raises(ValueError, match=r"\(batch, 3, n_times\)"):
         model(torch.randn(1, 4, 64))
@@ -223,7 +223,9 @@ def test_pool_head_takes_other_lengths_flatten_does_not():
         flat(torch.randn(2, 3, 100))
     with pytest.raises(ValueError, match="needs n_times"):
         EEGM2Net(n_chans=3, n_outputs=2, head="flatten")
-    with pytest.raises(ValueError, match="head must be one of 'flatten', 'pool'"):
+    with pytest.raises(
+        ValueError, match="Invalid value for `head`: expected one of 'flatten' or 'pool'"
+    ):
         EEGM2Net(n_chans=3, n_outputs=2, n_times=64, head="linear")
 
 
@@ -296,7 +298,7 @@ def test_checkpointing_gives_the_same_gradients(cls):
 def test_checkpointing_acts_only_when_training_with_grad(monkeypatch):
     import torch.utils.checkpoint as ckpt_mod
 
-    from eegm2_sklearn.models import eegm2 as eegm2_mod
+    from eegm2_sklearn.models import blocks as eegm2_mod
 
     calls = []
     real = ckpt_mod.checkpoint
@@ -390,7 +392,7 @@ def test_causal_depthwise_conv_equals_conv1d(k, length):
 
 
 def test_checkpointing_in_batch_slices_gives_the_same_gradients(monkeypatch):
-    from eegm2_sklearn.models import eegm2 as eegm2_mod
+    from eegm2_sklearn.models import blocks as eegm2_mod
 
     monkeypatch.setattr(eegm2_mod, "CHECKPOINT_POSITIONS", 100)  # 40-step windows: 2 a slice
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import eegm2_sklearn
-from eegm2_sklearn.estimators._persistence import (
+from eegm2_sklearn.training.persistence import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import robust_scale
 
-from eegm2_sklearn.estimators._scaling import inverse_scale_windows, scale_windows
+from eegm2_sklearn.data import inverse_scale_windows, scale_windows
 
 
 @pytest.fixture

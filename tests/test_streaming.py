@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from eegm2_sklearn import EEGM2Pretrainer
-from eegm2_sklearn.estimators._streaming import EEGWindowStream, is_streamable, stream_windows
+from eegm2_sklearn.data import EEGWindowStream, is_streamable, stream_windows
 
 TINY = dict(base_width=8, expand=2, headdim=8, d_state=4, batch_size=16, random_state=0)
 REPO = Path(__file__).resolve().parents[1]

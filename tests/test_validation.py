@@ -7,21 +7,20 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GroupKFold
 
-from eegm2_sklearn.estimators._device import resolve_device
-from eegm2_sklearn.estimators._validation import (
-    PARAM_CHECKS,
+from eegm2_sklearn.data.checks import (
     check_3d,
     check_channels,
     check_classification_y,
     check_finite,
-    check_min_n_times,
+    check_n_times,
     check_not_empty,
-    check_option,
     check_sfreq,
     check_window_length,
     check_y_length,
-    validate_params,
 )
+from eegm2_sklearn.estimators.params import PARAM_CHECKS, validate_params
+from eegm2_sklearn.training import resolve_device
+from eegm2_sklearn.validation import check_option
 
 # --------------------------------------------------------------------------------------
 # data checks
@@ -58,10 +57,10 @@ def test_check_finite_counts_and_locates():
     assert "interpolate_bads" in msg and "drop" in msg
 
 
-def test_check_min_n_times():
-    check_min_n_times(8)
+def test_check_n_times():
+    check_n_times(8)
     with pytest.raises(ValueError, match="7 samples; EEGM2 needs at least 8.*MaxPool1d"):
-        check_min_n_times(7)
+        check_n_times(7)
 
 
 def test_check_channels_count_with_names():

@@ -16,25 +16,29 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
-import pooch
 from mne.io import BaseRaw
+
+from ..preprocessing import EEGPreprocessor
+from .physionet import (
+    BASE_URL,
+    ENV_VAR,
+    candidate_folders,
+    download_files,
+    find_file,
+    read_subject_table,
+    verify_local,
+)
 
 __all__ = ["fetch_eegmat", "make_eegmat_epochs"]
 
-BASE_URL = "https://physionet.org/files/eegmat/1.0.0/"
 N_SUBJECTS = 36
 STATES = {1: "rest", 2: "arithmetic"}  # file suffix -> state
 STATE_CODES = {"rest": 1, "arithmetic": 2}  # event codes used by make_eegmat_epochs
 SUBJECT_INFO_FILE = "subject-info.csv"
-REMOTE_SUMS_FILE = "SHA256SUMS.txt"
-SUMS_FILES = ("SHA256SUMS.txt", "SHA256SUMS")  # PhysioNet's name first
-ENV_VAR = "EEGM2_DATA"
 _CHANNEL_TYPES = {"EEG A2-A1": "misc", "ECG ECG": "ecg"}
 
 
@@ -42,105 +46,6 @@ def _montage_name() -> str:
     # MNE 1.13 deprecates "standard_1020" in favour of "colin27_1020" (same positions).
     builtin = mne.channels.get_builtin_montages()
     return "colin27_1020" if "colin27_1020" in builtin else "standard_1020"
-
-
-def _mne_data_folder() -> Path:
-    """The EEGMAT folder under MNE's data-folder convention."""
-    root = mne.get_config("MNE_DATASETS_EEGMAT_PATH") or mne.get_config("MNE_DATA")
-    root = Path(root).expanduser() if root else Path.home() / "mne_data"
-    return root / "eegmat"
-
-
-def _candidate_folders(path) -> list[Path]:
-    folders = []
-    if path is not None:
-        folders.append(Path(path).expanduser())
-    if os.environ.get(ENV_VAR):
-        folders.append(Path(os.environ[ENV_VAR]).expanduser())
-    folders.append(_mne_data_folder())
-    unique: list[Path] = []
-    for folder in folders:
-        if folder not in unique:
-            unique.append(folder)
-    return unique
-
-
-def _parse_sums(sums_path: Path) -> dict[str, str]:
-    """Parse ``sha256sum`` output (``<hex>  <name>`` or ``<hex> *<name>``) to name -> hash."""
-    sums = {}
-    for line in Path(sums_path).read_text().splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and len(parts[0]) == 64:
-            sums[parts[1].strip().lstrip("*")] = parts[0].lower()
-    return sums
-
-
-def _local_sums(folder: Path) -> tuple[Path | None, dict[str, str]]:
-    for name in SUMS_FILES:
-        candidate = folder / name
-        if candidate.is_file():
-            return candidate, _parse_sums(candidate)
-    return None, {}
-
-
-@lru_cache(maxsize=1024)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    # mtime and size are part of the cache key so an edited file is hashed again.
-    return pooch.file_hash(path, alg="sha256")
-
-
-def _verify_local(fpath: Path) -> None:
-    """Check a local file against a SHA256SUMS file beside it, if there is one.
-
-    Hashing costs about 4 ms per EEGMAT file (2-3 MB) against about 300 ms to read it,
-    so local files are always checked when a sums file lies beside them.
-    """
-    sums_path, sums = _local_sums(fpath.parent)
-    expected = sums.get(fpath.name)
-    if expected is None:
-        return
-    stat = fpath.stat()
-    actual = _sha256(str(fpath), stat.st_mtime_ns, stat.st_size)
-    if actual != expected:
-        raise ValueError(
-            f"SHA256 of {fpath} is {actual}, but {sums_path} lists {expected}: the file "
-            "is damaged or not EEGMAT v1.0.0. Delete it and call "
-            "fetch_eegmat(download=True) to fetch a fresh copy from PhysioNet."
-        )
-
-
-def _find(name: str, folders: Sequence[Path]) -> Path | None:
-    for folder in folders:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _download(names: Sequence[str], folder: Path) -> None:
-    """Fetch ``names`` from PhysioNet into ``folder``, checked against its SHA256SUMS.txt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sums_path = pooch.retrieve(
-        BASE_URL + REMOTE_SUMS_FILE,
-        known_hash=None,
-        fname=REMOTE_SUMS_FILE,
-        path=folder,
-        progressbar=False,
-    )
-    sums = _parse_sums(Path(sums_path))
-    for name in names:
-        if name not in sums:
-            raise RuntimeError(
-                f"{name} is not listed in {sums_path}; the PhysioNet release seems to have "
-                "changed. Delete that file and try again, or download the data by hand."
-            )
-        mne.utils.logger.info(f"Downloading {BASE_URL}{name} to {folder}")
-        pooch.retrieve(
-            BASE_URL + name,
-            known_hash=f"sha256:{sums[name]}",
-            fname=name,
-            path=folder,
-            progressbar=False,
-        )
 
 
 def _check_subjects(subjects) -> list[int]:
@@ -168,23 +73,6 @@ def _check_subjects(subjects) -> list[int]:
 
 def _edf_name(subject: int, run: int) -> str:
     return f"Subject{subject:02d}_{run}.edf"
-
-
-def _read_subject_table(csv_path: Path | None) -> pd.DataFrame:
-    columns = ["age", "gender", "n_subtractions", "count_quality"]
-    if csv_path is None:
-        return pd.DataFrame(columns=columns, index=pd.Index([], name="subject"))
-    table = pd.read_csv(csv_path)
-    table = table.rename(
-        columns={
-            "Age": "age",
-            "Gender": "gender",
-            "Number of subtractions": "n_subtractions",
-            "Count quality": "count_quality",
-        }
-    )
-    table["subject"] = table["Subject"].str.replace("Subject", "").astype(int)
-    return table.set_index("subject")[columns]
 
 
 def _prepare_raw(raw: BaseRaw, subject: int, state: str, row: dict, rename: bool) -> None:
@@ -232,7 +120,7 @@ def fetch_eegmat(
     ``https://physionet.org/files/eegmat/1.0.0/`` into the first folder of that list,
     after fetching PhysioNet's ``SHA256SUMS.txt`` there and checking every file against it.
     Local files are checked against a ``SHA256SUMS.txt`` or ``SHA256SUMS`` file in their
-    folder when there is one (about 4 ms per file, so always done).
+    folder when there is one (cheap next to reading them, so always done).
 
     Parameters
     ----------
@@ -298,11 +186,11 @@ def fetch_eegmat(
     1        0  arithmetic            0.0
     """
     subject_list = _check_subjects(subjects)
-    folders = _candidate_folders(path)
+    folders = candidate_folders(path)
     target = folders[0]
     needed = [_edf_name(s, run) for s in subject_list for run in STATES]
 
-    missing = [name for name in needed if _find(name, folders) is None]
+    missing = [name for name in needed if find_file(name, folders) is None]
     if missing and not download:
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
         shown = ", ".join(missing[:4]) + more
@@ -314,13 +202,13 @@ def fetch_eegmat(
             f"{BASE_URL} into {target}."
         )
     if missing:
-        _download(missing, target)
-    csv_path = _find(SUBJECT_INFO_FILE, folders)
+        download_files(missing, target)
+    csv_path = find_file(SUBJECT_INFO_FILE, folders)
     reason = "not found in " + ", ".join(str(f) for f in folders)
     if csv_path is None and download:
         try:
-            _download([SUBJECT_INFO_FILE], target)
-            csv_path = _find(SUBJECT_INFO_FILE, folders)
+            download_files([SUBJECT_INFO_FILE], target)
+            csv_path = find_file(SUBJECT_INFO_FILE, folders)
         except Exception as exc:  # the recordings are here; the table is optional
             reason = f"could not be downloaded ({exc})"
     if csv_path is None:
@@ -332,16 +220,16 @@ def fetch_eegmat(
             stacklevel=3,
         )
     else:
-        _verify_local(csv_path)
-    table = _read_subject_table(csv_path)
+        verify_local(csv_path)
+    table = read_subject_table(csv_path)
 
     raws: list[BaseRaw] = []
     rows: list[dict] = []
     for subject in subject_list:
         info_row = table.loc[subject].to_dict() if subject in table.index else {}
         for run, state in STATES.items():
-            fpath = _find(_edf_name(subject, run), folders)
-            _verify_local(fpath)
+            fpath = find_file(_edf_name(subject, run), folders)
+            verify_local(fpath)
             raw = mne.io.read_raw_edf(fpath, preload=True, verbose=verbose)
             _prepare_raw(raw, subject, state, info_row, rename_channels)
             raws.append(raw)
@@ -395,7 +283,8 @@ def make_eegmat_epochs(
 
     Each recording is copied, reduced to ``picks``, optionally band-pass filtered with
     :meth:`mne.io.Raw.filter` (on the continuous signal, so windows have no filter edge
-    effects), resampled with :meth:`mne.io.Raw.resample`, and cut with
+    effects) and resampled with :meth:`mne.io.Raw.resample`, all by
+    :class:`~eegm2_sklearn.preprocessing.EEGPreprocessor`, then cut with
     :func:`mne.make_fixed_length_epochs`; the pieces are joined with
     :func:`mne.concatenate_epochs`. The last incomplete window of a recording is dropped.
 
@@ -455,20 +344,13 @@ def make_eegmat_epochs(
     if sfreq is not None and not sfreq > 0:
         raise ValueError(f"sfreq must be positive or None; got {sfreq}.")
 
+    prep = EEGPreprocessor(l_freq, h_freq, sfreq, picks, verbose=verbose)
     pieces = []
     for index, raw in enumerate(raws):
         if not isinstance(raw, BaseRaw):
             raise TypeError(f"raws[{index}] is {type(raw).__name__}, expected mne.io.Raw.")
         subject, state, quality = _recording_label(raw, index)
-        rec = raw.copy()
-        if picks is not None:
-            rec.pick(picks)
-        if not rec.preload:
-            rec.load_data()
-        if l_freq is not None or h_freq is not None:
-            rec.filter(l_freq, h_freq, verbose=verbose)
-        if sfreq is not None and rec.info["sfreq"] != sfreq:
-            rec.resample(sfreq, verbose=verbose)
+        rec = prep.transform(raw)  # a copy: picked, filtered, resampled
         epochs = mne.make_fixed_length_epochs(
             rec,
             duration=window_seconds,

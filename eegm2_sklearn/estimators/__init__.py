@@ -1,7 +1,11 @@
-"""scikit-learn estimators (skorch underneath) for EEGM2."""
+"""The scikit-learn face of EEGM2: :class:`EEGM2Pretrainer` and :class:`EEGM2Classifier`.
 
-from ._logging import CSVLogger
-from ._net import NonFiniteLossError
+Their parameters are listed once, in :mod:`eegm2_sklearn.estimators.params`; the training
+runtime they call is :mod:`eegm2_sklearn.training`, the data adapters
+:mod:`eegm2_sklearn.data`.
+"""
+
+from ..training import CSVLogger, NonFiniteLossError
 from .classifier import EEGM2Classifier
 from .pretrainer import EEGM2Pretrainer
 

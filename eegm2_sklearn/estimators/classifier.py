@@ -12,11 +12,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.dataset import Dataset
 
+from ..data.checks import check_channels, check_classification_y, check_window_length
 from ..models import EEGM2Net, load_backbone_weights
-from ._base import ARCH_PARAMS, EEGM2Base
-from ._net import ClassificationNet
-from ._validation import check_channels, check_classification_y, check_window_length
-from .pretrainer import pretrained_weights
+from ..training import ClassificationNet
+from .base import EEGM2Base
+from .params import ARCH_PARAMS
+from .pretrained import pretrained_weights
 
 
 class EEGM2Classifier(ClassifierMixin, EEGM2Base):

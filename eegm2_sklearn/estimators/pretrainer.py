@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-import torch
 from sklearn.base import TransformerMixin
-from sklearn.frozen import FrozenEstimator
 from torch.utils.data import Subset
 
-from ..losses import TemporalSpectralLoss
-from ..models import EEGM2, STATISTICS, bottleneck_mean, bottleneck_statistics
-from ._base import ARCH_PARAMS, EEGM2Base
-from ._inputs import EEGArray
-from ._net import ReconstructionNet
-from ._persistence import load_pretrained, save_pretrained
-from ._scaling import inverse_scale_windows
-from ._streaming import is_streamable, stream_windows
+from ..data import inverse_scale_windows, is_streamable, stream_windows
+from ..models import EEGM2, STATISTICS, TemporalSpectralLoss, bottleneck_mean, bottleneck_statistics
+from ..training import ReconstructionNet
+from .base import EEGM2Base
+from .pretrained import SavePretrainedMixin
 
 
-class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
+class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
     """Self-supervised EEGM2: learn to reconstruct EEG windows, then extract features.
 
     Trains the EEGM2 U-Net (Mamba-2 blocks, multi-branch embedding) to reconstruct its
@@ -333,115 +325,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Base):
         losses = self._inference(Z, lambda m, xb: loss_fn(m(xb), xb).reshape(1) * len(xb))
         return -float(losses.sum() / len(Z))
 
-    # ------------------------------------------------------------------ persistence
-    def _config(self) -> dict:
-        params = {
-            k: v
-            for k, v in self.get_params(deep=False).items()
-            if k
-            not in (
-                "callbacks",
-                "random_state",
-                "device",
-                "validation_split",
-                "checkpoint_dir",
-                "resume",
-            )
-        }
-        return {
-            "estimator": type(self).__name__,
-            "params": params,
-            "architecture": {k: getattr(self, k) for k in ARCH_PARAMS},
-            "n_chans": self.n_chans_,
-            "n_times": self.n_times_,
-            "sfreq": self.sfreq_,
-            "ch_names": self.ch_names_,
-            "scaling": self.scaling,
-        }
-
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Save the weights and settings to a folder.
-
-        The folder holds ``model.safetensors`` (the EEGM2 state dict) and ``config.json``
-        (parameters, architecture, channels, sampling rate, scaling, package version).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Folder to write (created if needed).
-
-        Returns
-        -------
-        path : pathlib.Path
-        """
-        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        return save_pretrained(path, state, self._config())
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **params) -> EEGM2Pretrainer:
-        """Load a pretrainer saved with :meth:`save_pretrained`, ready to transform.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Folder written by :meth:`save_pretrained`.
-        **params
-            Parameters to override (e.g. ``device="cpu"``, ``max_epochs`` for refitting).
-
-        Returns
-        -------
-        pretrainer : EEGM2Pretrainer
-            Fitted: :meth:`transform`, :meth:`reconstruct`, :meth:`score` work. Calling
-            :meth:`fit` trains from scratch; pass it as ``pretrained=`` to a classifier to
-            fine-tune.
-        """
-        state_dict, config = load_pretrained(path)
-        if config.get("estimator") != cls.__name__:
-            raise ValueError(
-                f"{os.fspath(path)!r} holds a {config.get('estimator')!r}, not an "
-                f"{cls.__name__}; load it with the matching class."
-            )
-        valid = cls().get_params(deep=False)
-        kwargs = {k: v for k, v in config["params"].items() if k in valid}
-        kwargs.update(params)
-        est = cls(**kwargs)
-        est._validate_params()
-        est._record_shapes(
-            EEGArray(
-                np.empty((0, config["n_chans"], config["n_times"]), np.float32),
-                config["sfreq"],
-                config["ch_names"],
-            )
-        )
-        net = est._build_net(n_train=1)
-        net.initialize()
-        net.module_.load_state_dict(state_dict, strict=True)
-        est.net_ = net
-        return est
-
 
 def _dataset(Z: np.ndarray):
     from skorch.dataset import Dataset
 
     return Dataset(Z, None)
-
-
-def pretrained_weights(pretrained, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
-    """State dict and config of a fitted :class:`EEGM2Pretrainer` or a saved folder."""
-    if isinstance(pretrained, FrozenEstimator):
-        pretrained = pretrained.estimator
-    if isinstance(pretrained, EEGM2Pretrainer):
-        if not hasattr(pretrained, "net_"):
-            raise ValueError(
-                "pretrained is an EEGM2Pretrainer that has not been fitted; call its fit() "
-                "first, or pass the folder written by save_pretrained."
-            )
-        state = {k: v.detach().to(device) for k, v in pretrained.module_.state_dict().items()}
-        return state, pretrained._config()
-    state, config = load_pretrained(pretrained, device=device)
-    if config.get("estimator") != EEGM2Pretrainer.__name__:
-        raise ValueError(
-            f"{os.fspath(pretrained)!r} does not hold EEGM2Pretrainer weights (it holds "
-            f"{config.get('estimator')!r})."
-        )
-    return state, config

@@ -1,15 +1,18 @@
-"""EEGM2 networks in plain PyTorch (no scikit-learn, skorch or MNE here)."""
+"""EEGM2 networks and their loss in plain PyTorch (no scikit-learn, skorch or MNE here)."""
 
 from .attention import AttentionBlock, EEGM2Attention
-from .classifier import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
-from .eegm2 import EEGM2, MIN_N_TIMES, EEGM2Light, MambaBlock, MultiBranchEmbedding
+from .blocks import CheckpointedBlock, MambaBlock
+from .eegm2 import EEGM2, MIN_N_TIMES, EEGM2Light, MultiBranchEmbedding
 from .features import STATISTICS, bottleneck_mean, bottleneck_statistics
+from .heads import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
+from .losses import TemporalSpectralLoss
 from .mamba2 import GatedRMSNorm, Mamba2
 from .weights import load_backbone_weights
 
 __all__ = [
     "EEGM2",
     "AttentionBlock",
+    "CheckpointedBlock",
     "EEGM2Attention",
     "HEADS",
     "MIN_N_TIMES",
@@ -22,6 +25,7 @@ __all__ = [
     "MambaBlock",
     "MultiBranchEmbedding",
     "StatisticsPooling",
+    "TemporalSpectralLoss",
     "bottleneck_mean",
     "bottleneck_statistics",
     "load_backbone_weights",

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .eegm2 import EEGM2, _CheckpointedBlock
+from .blocks import CheckpointedBlock
+from .eegm2 import EEGM2
 
 
-class AttentionBlock(_CheckpointedBlock):
+class AttentionBlock(CheckpointedBlock):
     """``LayerNorm(MHSA(x)) + x`` on ``(batch, length, d_model)``.
 
     Parameters
@@ -110,9 +111,13 @@ class EEGM2Attention(EEGM2):
         causal: bool = False,
         checkpointing: bool = False,
     ) -> None:
-        nn.Module.__init__(self)  # EEGM2's own constructor would build Mamba blocks
-        self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, {"backend": "auto"})
+        # Plain attributes may precede nn.Module.__init__; EEGM2's constructor reads them
+        # through _mixing_block_factory while it builds the U-Net.
         self.n_heads = n_heads
         self.causal = causal
-        self._build(lambda d_model: _ChannelAttention(d_model, n_heads, causal))
-        self.checkpointing = checkpointing
+        super().__init__(
+            n_chans, n_times, sfreq, chs_info, base_width=base_width, checkpointing=checkpointing
+        )
+
+    def _mixing_block_factory(self):
+        return lambda d_model: _ChannelAttention(d_model, self.n_heads, self.causal)

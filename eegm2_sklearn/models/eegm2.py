@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
+from .blocks import CheckpointedBlock, MambaBlock
 from .mamba2 import Mamba2
 
 #: The smallest window: three max-poolings of 2 need at least 8 samples.
@@ -53,69 +53,19 @@ def _resolve_n_chans(n_chans: int | None, chs_info: Sequence[dict] | None) -> in
     return int(n_chans)
 
 
-def check_n_times(n_times: int) -> None:
-    """Raise a ``ValueError`` if windows of ``n_times`` samples are too short for EEGM2."""
-    if n_times < MIN_N_TIMES:
+def check_n_times(n_times: int, min_n_times: int = MIN_N_TIMES) -> None:
+    """Raise a ``ValueError`` if windows of ``n_times`` samples are too short for EEGM2.
+
+    Examples
+    --------
+    >>> check_n_times(512)
+    """
+    if n_times < min_n_times:
         raise ValueError(
-            f"EEGM2 needs windows of at least {MIN_N_TIMES} samples (three max-poolings of 2); "
-            f"got {n_times}. Use longer windows or a higher sampling rate."
+            f"Windows have {n_times} samples; EEGM2 needs at least {min_n_times} (its three "
+            f"MaxPool1d(2) layers divide the length by 8). Use longer windows (more seconds "
+            "or a higher sampling rate)."
         )
-
-
-#: With checkpointing, a block recomputes at most this many (window x time step) positions at
-#: once: the batch is cut into slices of whole windows, each checkpointed on its own, so the
-#: activations that live during one slice's backward pass stay bounded (about 2 GiB for
-#: EEGM2's widest block in float32) whatever the batch size.
-CHECKPOINT_POSITIONS = 2**16
-
-
-class _CheckpointedBlock(nn.Module):
-    """A residual block whose ``_block`` can be recomputed in the backward pass.
-
-    ``checkpointing`` (attribute, default ``False``) turns activation checkpointing on; it
-    acts only in training mode with gradients enabled. The batch is then processed in
-    slices of at most :data:`CHECKPOINT_POSITIONS` positions (at least one window each).
-    """
-
-    checkpointing: bool = False
-
-    def _block(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not (self.checkpointing and self.training and torch.is_grad_enabled()):
-            return self._block(x)
-        batch, length = x.shape[:2]
-        n_slices = min(batch, -(-batch * length // CHECKPOINT_POSITIONS))
-        if n_slices <= 1:
-            return checkpoint(self._block, x, use_reentrant=False)
-        parts = x.tensor_split(n_slices)
-        return torch.cat([checkpoint(self._block, p, use_reentrant=False) for p in parts])
-
-
-class MambaBlock(_CheckpointedBlock):
-    """``LayerNorm(Mamba2(x)) + x`` on ``(batch, length, d_model)``.
-
-    Parameters
-    ----------
-    d_model : int
-    **mamba_kwargs
-        Passed to :class:`Mamba2`.
-
-    Attributes
-    ----------
-    checkpointing : bool
-        Recompute the block in the backward pass instead of storing its activations
-        (training with gradients only).
-    """
-
-    def __init__(self, d_model: int, **mamba_kwargs) -> None:
-        super().__init__()
-        self.mamba = Mamba2(d_model, **mamba_kwargs)
-        self.norm = nn.LayerNorm(d_model)
-
-    def _block(self, x: Tensor) -> Tensor:
-        return self.norm(self.mamba(x)) + x
 
 
 class MultiBranchEmbedding(nn.Module):
@@ -209,7 +159,7 @@ class _Backbone(nn.Module):
     def checkpointing(self, value: bool) -> None:
         self._checkpointing = bool(value)
         for module in self.modules():
-            if isinstance(module, _CheckpointedBlock):
+            if isinstance(module, CheckpointedBlock):
                 module.checkpointing = self._checkpointing
 
     def _check_input(self, x: Tensor) -> None:
@@ -301,8 +251,12 @@ class EEGM2(_Backbone):
             d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
         )
         self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        self._build(_mamba_block_factory(mk))
+        self._build(self._mixing_block_factory())
         self.checkpointing = checkpointing
+
+    def _mixing_block_factory(self) -> Callable[[int], nn.Module]:
+        """``make_block(d)``: the sequence-mixing block of width ``d`` (subclasses swap it)."""
+        return _mamba_block_factory(self.mamba_kwargs)
 
     def _build(self, make_block: Callable[[int], nn.Module]) -> None:
         """Create the U-Net's layers; ``make_block(d)`` builds a mixing block of width d."""
@@ -356,13 +310,13 @@ class EEGM2(_Backbone):
         return self.output(h)
 
 
-class EEGM2Light(_Backbone):
+class EEGM2Light(EEGM2):
     """EEGM2 (Light): the embedding and the three encoder stages, up to the third pooling.
 
-    Same parameters as :class:`EEGM2`. Its :meth:`forward` and :meth:`encode` both return the
-    pooled encoder output; its parameters have the same names as the matching ones of
-    :class:`EEGM2`, so a pretrained EEGM2 state dict loads into it
-    (:func:`eegm2_sklearn.models.load_backbone_weights`).
+    Same parameters (and constructor) as :class:`EEGM2`. Its :meth:`forward` and
+    :meth:`encode` both return the pooled encoder output; its parameters have the same
+    names as the matching ones of :class:`EEGM2`, so a pretrained EEGM2 state dict loads
+    into it (:func:`eegm2_sklearn.models.load_backbone_weights`).
 
     Examples
     --------
@@ -371,43 +325,13 @@ class EEGM2Light(_Backbone):
     254392
     """
 
-    def __init__(
-        self,
-        n_chans: int | None = None,
-        n_times: int | None = None,
-        sfreq: float | None = None,
-        chs_info: Sequence[dict] | None = None,
-        *,
-        base_width: int = 64,
-        d_state: int = 16,
-        d_conv: int = 2,
-        expand: int = 8,
-        headdim: int = 64,
-        ngroups: int = 1,
-        chunk_size: int = 256,
-        backend: str = "auto",
-        torch_chunk: int | None = None,
-        checkpointing: bool = False,
-    ) -> None:
-        super().__init__()
-        mk = _mamba_kwargs(
-            d_state, d_conv, expand, headdim, ngroups, chunk_size, backend, torch_chunk
-        )
-        self._init_signal(n_chans, n_times, sfreq, chs_info, base_width, mk)
-        self.encoder = _Encoder(self.n_chans, base_width, _mamba_block_factory(mk))
-        self.checkpointing = checkpointing
+    def _build(self, make_block: Callable[[int], nn.Module]) -> None:
+        """Only the embedding and the encoders: EEGM2's constructor, fewer layers."""
+        self.encoder = _Encoder(self.n_chans, self.base_width, make_block)
 
     def encode(self, x: Tensor) -> Tensor:
-        """Pooled output of the third encoder stage.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_chans, n_times)
-
-        Returns
-        -------
-        z : Tensor, shape (batch, 4 * base_width, n_times // 8)
-        """
+        """The pooled output of the third encoder stage, ``(batch, 4 * base_width,
+        n_times // 8)`` for ``x`` of ``(batch, n_chans, n_times)``."""
         self._check_input(x)
         return self.encoder.encode_with_skips(x)[0]
 

@@ -3,10 +3,10 @@
 This layer imports neither scikit-learn, skorch nor MNE.
 """
 
-from .allocator import tune_cpu_allocator
 from .backend import BACKENDS, mamba_ssm_available, resolve_backend
+from .reference import ssd_sequential_reference
 from .scan import TORCH_CHUNK_SIZE, ssd_scan, torch_chunk_size
-from .ssd_torch import ssd_chunked_torch, ssd_sequential_reference
+from .ssd_torch import ssd_chunked_torch
 
 __all__ = [
     "BACKENDS",
@@ -17,5 +17,4 @@ __all__ = [
     "ssd_scan",
     "ssd_sequential_reference",
     "torch_chunk_size",
-    "tune_cpu_allocator",
 ]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..validation import check_option
+
 BACKENDS = ("auto", "torch", "mamba_ssm")
 
 _INSTALL_HINT = (
@@ -71,10 +73,7 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
     >>> resolve_backend("auto", "cpu")
     'torch'
     """
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}; got {backend!r}."
-        )
+    check_option("backend", backend, BACKENDS)
     device = torch.device(device)
     if backend == "torch":
         return "torch"

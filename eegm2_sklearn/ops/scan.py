@@ -13,8 +13,8 @@ from .ssd_torch import ssd_chunked_torch
 # Chunk size of the pure-PyTorch path. With the factored intra-chunk form (ssd_torch.py) the
 # work per time step is about (chunk + 2 * d_state) multiply-adds per head channel, and
 # longer chunks mean fewer, larger batched products and fewer chunk states to pass on:
-# - CPU: 64. 32, 64 and 128 trained EEGM2's four Mamba-2 layers within 2 % of each other
-#   (1 thread, batch 32 x 512 samples); 64 halves to 32 on its own where decays are strong.
+# - CPU: 64. 32, 64 and 128 train about equally fast (docs/performance.md); 64 halves to
+#   32 on its own where decays are strong.
 # - CUDA: 128, so that the batched products fill the GPU.
 # The factored form halves the chunk where a chunk's total decay is too large (see
 # FACTORED_MAX_LOG_RANGE), so the chunk actually used can be smaller.

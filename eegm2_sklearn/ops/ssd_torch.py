@@ -62,13 +62,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import check_option
+
 __all__ = [
     "FACTORED_MAX_LOG_RANGE",
     "FACTORED_MIN_CHUNK",
     "METHODS",
     "STATE_BLOCK",
     "ssd_chunked_torch",
-    "ssd_sequential_reference",
 ]
 
 #: Ways to compute the intra-chunk term (see the module docstring).
@@ -87,7 +88,7 @@ FACTORED_MIN_CHUNK = 8
 STATE_BLOCK = 64
 
 
-def _discretise_dt(
+def discretise_dt(
     dt: Tensor,
     dt_bias: Tensor | None,
     dt_softplus: bool,
@@ -343,10 +344,7 @@ def ssd_chunked_torch(
     >>> tuple(y.shape)
     (2, 100, 4, 8)
     """
-    if method not in METHODS:
-        raise ValueError(
-            f"method must be one of {', '.join(repr(m) for m in METHODS)}; got {method!r}."
-        )
+    check_option("method", method, METHODS)
     batch, length, nheads, headdim = x.shape
     ngroups, d_state = B.shape[-2:]
     if nheads % ngroups:
@@ -357,7 +355,7 @@ def ssd_chunked_torch(
     mm_dtype = torch.bfloat16 if x.dtype == torch.bfloat16 else cdt
 
     with torch.autocast(device_type=x.device.type, enabled=False):
-        dt_c = _discretise_dt(dt.to(cdt), dt_bias, dt_softplus, dt_limit)  # (b, l, h)
+        dt_c = discretise_dt(dt.to(cdt), dt_bias, dt_softplus, dt_limit)  # (b, l, h)
         dA = dt_c * A.to(cdt)
         B_c, C_c = B.to(cdt), C.to(cdt)
         init = None
@@ -390,47 +388,3 @@ def ssd_chunked_torch(
     if return_final_states:  # (b, g, r, n, p) -> (b, h, p, n)
         return y, final.transpose(-1, -2).reshape(batch, nheads, headdim, d_state)
     return y
-
-
-def ssd_sequential_reference(
-    x: Tensor,
-    dt: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None = None,
-    z: Tensor | None = None,
-    dt_bias: Tensor | None = None,
-    dt_softplus: bool = False,
-    initial_states: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Step-by-step recurrence of the same scan (slow; for tests and documentation).
-
-    Returns ``(y, final_states)`` with the shapes of :func:`ssd_chunked_torch`.
-    """
-    batch, length, nheads, headdim = x.shape
-    ngroups, d_state = B.shape[-2:]
-    rep = nheads // ngroups
-    dt = _discretise_dt(dt, dt_bias, dt_softplus, (0.0, math.inf))
-    Bh = B.repeat_interleave(rep, dim=2)  # (b, l, h, n)
-    Ch = C.repeat_interleave(rep, dim=2)
-    S = (
-        initial_states.clone()
-        if initial_states is not None
-        else x.new_zeros(batch, nheads, headdim, d_state)
-    )
-    ys = []
-    for t in range(length):
-        decay = torch.exp(dt[:, t] * A)  # (b, h)
-        S = (
-            decay[..., None, None] * S
-            + (dt[:, t, :, None] * x[:, t])[..., None] * Bh[:, t, :, None, :]
-        )
-        y_t = torch.einsum("bhpn,bhn->bhp", S, Ch[:, t])
-        if D is not None:
-            y_t = y_t + x[:, t] * (D[:, None] if D.dim() == 1 else D)
-        ys.append(y_t)
-    y = torch.stack(ys, dim=1)
-    if z is not None:
-        y = y * F.silu(z)
-    return y, S

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from ._validation import PARAM_CHECKS, _invalid_param_line
+from ..validation import invalid_param_line
+
+#: What the ``device`` parameter accepts, as error messages say it.
+DEVICE_VALUES = "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+
+
+def is_device(v: Any) -> bool:
+    """Whether ``v`` is a value of the ``device`` parameter (see :data:`DEVICE_VALUES`).
+
+    Examples
+    --------
+    >>> is_device("cuda:1"), is_device("tpu")
+    (True, False)
+    """
+    if isinstance(v, torch.device):
+        return v.type in ("cpu", "cuda")
+    if not isinstance(v, str):
+        return False
+    if v in ("auto", "cpu", "cuda"):
+        return True
+    prefix, _, index = v.partition(":")
+    return prefix == "cuda" and index.isdigit()
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -30,9 +53,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
-    check, expected = PARAM_CHECKS["device"]
-    if not check(device):
-        raise ValueError(f"Invalid value for {_invalid_param_line('device', device, expected)}")
+    if not is_device(device):
+        raise ValueError(f"Invalid value for {invalid_param_line('device', device, DEVICE_VALUES)}")
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)

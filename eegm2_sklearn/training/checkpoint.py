@@ -20,10 +20,11 @@ Saving uses skorch's :class:`~skorch.callbacks.Checkpoint` (subclassed for the a
 layout) and ``NeuralNet.save_params``; loading uses :class:`~skorch.callbacks.LoadInitState`
 (subclassed to restore what skorch does not keep) and ``NeuralNet.load_params``.
 
-Windows are shuffled per epoch from ``(seed, epoch)`` (see ``_sampler``) and data loaders
-draw no numbers from the global generator, so the global generators only serve the model
-itself: restoring them, the optimiser, the scheduler and the position in the epoch makes the
-resumed run compute what the uninterrupted one would (bit for bit on CPU).
+Windows are shuffled per epoch from ``(seed, epoch)`` (see
+:mod:`eegm2_sklearn.training.sampler`) and data loaders draw no numbers from the global
+generator, so the global generators only serve the model itself: restoring them, the
+optimiser, the scheduler and the position in the epoch makes the resumed run compute what
+the uninterrupted one would (bit for bit on CPU).
 """
 
 from __future__ import annotations
@@ -31,158 +32,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import sys
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from skorch.callbacks import Checkpoint, EarlyStopping, LoadInitState, LRScheduler
 
-from . import _distributed
+from . import distributed
+from .interrupts import TrainingInterrupted
+from .rng import rng_states, set_rng_states
 
 #: Layout version of a checkpoint folder.
 CHECKPOINT_FORMAT = 1
 POINTER_NAME = "latest.json"
 STATE_NAME = "training_state.pt"
 _PREFIX = "epoch"
-
-
-class TrainingInterrupted(BaseException):
-    """Training stopped on SIGINT/SIGTERM after a checkpoint was written.
-
-    A ``BaseException`` (like :class:`KeyboardInterrupt`) so that ``except Exception``
-    blocks and skorch's handling of ``KeyboardInterrupt`` let it through to ``fit``.
-    """
-
-    def __init__(self, signum: int, epoch: int, batch: int, path: str) -> None:
-        self.signum = signum
-        self.epoch = epoch
-        self.batch = batch
-        self.path = path
-        where = f"epoch {epoch}, after batch {batch}" if batch else f"the end of epoch {epoch}"
-        super().__init__(
-            f"Training interrupted by {signal.Signals(signum).name} at {where}; the checkpoint "
-            f"{path} holds the state. Fit again with resume=True (command line: --resume) "
-            "and the same data and settings to continue."
-        )
-
-
-# --------------------------------------------------------------------------------------
-# random generators
-
-
-def rng_states(device: torch.device | str | None = None) -> dict[str, Any]:
-    """States of the torch (CPU and ``device``'s CUDA), NumPy and Python generators.
-
-    Returned in types ``torch.load(weights_only=True)`` accepts.
-    """
-    np_state = np.random.get_state()  # noqa: NPY002 (the global state itself)
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": (
-            np_state[0],
-            torch.from_numpy(np_state[1].astype(np.int64)),
-            int(np_state[2]),
-            int(np_state[3]),
-            float(np_state[4]),
-        ),
-        "python": random.getstate(),
-    }
-    device = torch.device(device) if device is not None else None
-    if device is not None and device.type == "cuda" and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def set_rng_states(states: dict[str, Any], device: torch.device | str | None = None) -> None:
-    """Restore generator states returned by :func:`rng_states`."""
-    torch.set_rng_state(states["torch"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
-    py = states["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    device = torch.device(device) if device is not None else None
-    if "cuda" in states and device is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(states["cuda"], device)
-
-
-@contextlib.contextmanager
-def forked_global_rng(devices: list, enabled: bool = True) -> Iterator[None]:
-    """Leave the caller's torch, NumPy and Python generators as they were on exit."""
-    if not enabled:
-        yield
-        return
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
-        np.random.set_state(np_state)  # noqa: NPY002
-        random.setstate(py_state)
-
-
-# --------------------------------------------------------------------------------------
-# signals
-
-
-@contextlib.contextmanager
-def deferred_interrupts(net, enabled: bool = True) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into a request to checkpoint and stop after the current batch.
-
-    The handler only records the signal on ``net`` (``net.interrupt_signal_``); the
-    checkpoint callback saves at the next batch boundary, where the model, optimiser and
-    scheduler agree, and raises :class:`TrainingInterrupted`. A second signal while waiting
-    is handled the way it was before ``fit``. Handlers can only be set in the main thread;
-    elsewhere this does nothing.
-    """
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Any] = {}
-
-    def handler(signum, frame):
-        if net.interrupt_signal_ is not None:  # asked twice: stop waiting for the batch
-            signal.signal(signum, previous[signum])
-            signal.raise_signal(signum)
-            return
-        net.interrupt_signal_ = signum
-        if _distributed.is_main_process():
-            print(
-                f"{signal.Signals(signum).name} received: writing a checkpoint after the "
-                "current batch, then stopping (send it again to stop at once).",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def redeliver(stop: TrainingInterrupted) -> None:
-    """After checkpointing, let the signal do what it did before ``fit``, then stop.
-
-    SIGINT raises :class:`KeyboardInterrupt` (with where the checkpoint is); SIGTERM ends
-    the process as it would have (unless the caller handles it). If a previous handler
-    returns, ``KeyboardInterrupt`` is raised anyway, so that ``fit`` never returns an
-    unfinished model silently.
-    """
-    if _distributed.is_main_process():
-        print(str(stop), file=sys.stderr, flush=True)
-    if signal.getsignal(stop.signum) is not signal.default_int_handler:
-        signal.raise_signal(stop.signum)
-    raise KeyboardInterrupt(str(stop)) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -377,7 +244,7 @@ class ResumableCheckpoint(Checkpoint):
         name = f"{_PREFIX}{epoch:05d}" + (f"-batch{n_done:06d}" if partial else "")
         root = Path(self.dirname)
         final = root / name
-        if _distributed.is_main_process():
+        if distributed.is_main_process():
             root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
             try:
@@ -423,7 +290,7 @@ class ResumableCheckpoint(Checkpoint):
             if partial or finished or net.interrupt_signal_ is not None:
                 where = f"epoch {epoch}" + (f", batch {n_done}" if partial else "")
                 self._sink(f"Checkpoint ({where}) written to {final}.", net.verbose)
-        _distributed.barrier()
+        distributed.barrier()
         self.saved_epoch_ = epoch
         return str(final)
 
@@ -463,7 +330,7 @@ class ResumeFromCheckpoint(LoadInitState):
         set_rng_states(state["rng"], net.device)
         self.resumed_epoch_ = state["epoch"]
         self.checkpoint.saved_epoch_ = state["epoch"]
-        if net.verbose and _distributed.is_main_process():
+        if net.verbose and distributed.is_main_process():
             where = f"epoch {state['epoch']}" + (
                 f", batch {state['batches_done']}" if state["partial"] else ""
             )

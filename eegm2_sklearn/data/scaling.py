@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_option
+from ..validation import check_option
 
 #: Allowed values of ``scaling``.
 SCALING_METHODS = ("robust", "percentile95", None)

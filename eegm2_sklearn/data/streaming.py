@@ -35,15 +35,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._inputs import (
-    _braindecode_base,
-    _is_path_list,
-    _picked_names,
-    check_raws_for_windows,
-    fixed_length_windows,
-)
-from ._scaling import scale_windows
-from ._validation import check_min_n_times, check_n_chans, check_not_empty
+from .checks import check_n_chans, check_n_times, check_not_empty
+from .kinds import braindecode_base, input_kind, is_path_list
+from .mne_inputs import picked_names
+from .scaling import scale_windows
+from .windows import check_raws_for_windows, fixed_length_windows
 
 
 def _lazy_windows_part(ds: Any) -> bool:
@@ -65,21 +61,19 @@ def is_streamable(X: Any) -> bool:
     >>> is_streamable(["a.edf", "b.edf"]), is_streamable(np.zeros((2, 3, 16)))
     (True, False)
     """
-    if _is_path_list(X):
+    kind = input_kind(X)
+    if kind == "paths":
         return True
-    if isinstance(X, mne.io.BaseRaw):
+    if kind == "raw":
         return not X.preload
-    if isinstance(X, (list, tuple)) and X and all(isinstance(r, mne.io.BaseRaw) for r in X):
-        return any(not r.preload for r in X)
-    base = _braindecode_base()
-    if base is None:
-        return False
-    if isinstance(X, base.BaseConcatDataset) and len(X.datasets) > 0:
-        parts = X.datasets
-        if all(isinstance(ds, base.RawDataset) for ds in parts):
-            return any(not ds.raw.preload for ds in parts)
-        return any(_lazy_windows_part(ds) for ds in parts)
-    if isinstance(X, (base.EEGWindowsDataset, base.WindowsDataset)):
+    if kind == "raw_list":
+        raws = all(isinstance(r, mne.io.BaseRaw) for r in X)
+        return raws and any(not r.preload for r in X)
+    if kind == "braindecode_raw":
+        return any(not ds.raw.preload for ds in X.datasets)
+    if kind == "braindecode":
+        if isinstance(X, braindecode_base().BaseConcatDataset):
+            return len(X.datasets) > 0 and any(_lazy_windows_part(ds) for ds in X.datasets)
         return _lazy_windows_part(X)
     return False
 
@@ -139,7 +133,7 @@ class EEGWindowStream(Dataset):
         self.n_epochs = n
         self.n_chans, self.n_times = first.shape
         check_n_chans(self.n_chans)
-        check_min_n_times(self.n_times)
+        check_n_times(self.n_times)
         infos = [_info_of(ds) for ds in windows.datasets if len(ds) > 0]
         if sfreq is None and infos[0] is not None:
             sfreq = float(infos[0]["sfreq"])
@@ -249,8 +243,8 @@ def stream_windows(
     >>> len(stream), stream[0][0].shape, stream.ch_names
     (5, torch.Size([2, 200]), ['Cz', 'Pz'])
     """
-    base = _braindecode_base()
-    if _is_path_list(X):
+    base = braindecode_base()
+    if is_path_list(X):
         paths = [X] if isinstance(X, (str, bytes, os.PathLike)) else list(X)
         X = _open_files(paths)
     if isinstance(X, mne.io.BaseRaw):
@@ -263,7 +257,7 @@ def stream_windows(
         if isinstance(X, (base.EEGWindowsDataset, base.WindowsDataset)):
             X = base.BaseConcatDataset([X])
         return EEGWindowStream(X, scaling)
-    names = _picked_names(raws[0].info, picks)
+    names = picked_names(raws[0].info, picks)
     raws = [raw.copy().pick(picks) for raw in raws]  # header-only copies when not preloaded
     size, stride = check_raws_for_windows(raws, window_seconds, window_stride_seconds)
     windows = fixed_length_windows(raws, size, stride)

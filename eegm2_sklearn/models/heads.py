@@ -1,4 +1,8 @@
-"""EEGM2 with a classification head, in braindecode's model signature."""
+"""Classification heads on the EEGM2 backbones: :class:`EEGM2Net` and its pooling.
+
+The constructor arguments carry braindecode's names (``n_chans``, ``n_outputs``,
+``n_times``, ``sfreq``, ``chs_info``) but not its order: pass them by keyword.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..validation import check_option
 from .eegm2 import EEGM2, EEGM2Light
 from .features import STATISTICS, bottleneck_statistics
 
@@ -18,13 +23,6 @@ class StatisticsPooling(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return bottleneck_statistics(z)
-
-
-def _check_choice(name: str, value, allowed: Sequence) -> None:
-    if value not in allowed:
-        raise ValueError(
-            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}."
-        )
 
 
 class EEGM2Net(nn.Module):
@@ -80,8 +78,8 @@ class EEGM2Net(nn.Module):
         **backbone_kwargs,
     ) -> None:
         super().__init__()
-        _check_choice("head", head, HEADS)
-        _check_choice("variant", variant, VARIANTS)
+        check_option("head", head, HEADS)
+        check_option("variant", variant, VARIANTS)
         if head == "flatten" and n_times is None:
             raise ValueError(
                 "head='flatten' needs n_times (the window length); give n_times or use "

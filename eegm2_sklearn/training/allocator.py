@@ -3,8 +3,8 @@
 glibc's ``malloc`` serves every request above a threshold (at most 32 MiB, often far less)
 with a fresh ``mmap`` and gives it back with ``munmap`` on free. A training step of EEGM2
 allocates and frees hundreds of such buffers (a ``(32, 512, 1064)`` float32 tensor is
-70 MB), so the kernel zero-fills and maps new pages on every step: on the 2-core
-development machine this page-faulting took 40 % of a CPU training step. Serving large
+70 MB), so the kernel zero-fills and maps new pages on every step, a large share of a
+CPU training step (see the performance page of the documentation). Serving large
 blocks from the heap and never trimming it removes that cost; the price is that the
 process keeps its peak memory until it ends, which is what GPU caching allocators do too.
 
@@ -54,7 +54,7 @@ def tune_cpu_allocator() -> bool:
 
     Examples
     --------
-    >>> from eegm2_sklearn.ops import tune_cpu_allocator
+    >>> from eegm2_sklearn.training import tune_cpu_allocator
     >>> isinstance(tune_cpu_allocator(), bool)
     True
     """

@@ -24,8 +24,8 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from . import _distributed
-from ._sampler import EpochShuffleSampler
+from . import distributed
+from .sampler import EpochShuffleSampler
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -79,7 +79,7 @@ class _TrainingMixin:
         if not training:
             return self.iterator_valid(dataset, batch_size=batch_size, **kwargs)
         shuffle = bool(kwargs.pop("shuffle", False))
-        world = _distributed.world_size()
+        world = distributed.world_size()
         if batch_size % world:
             raise ValueError(
                 f"batch_size={batch_size} is the global batch, shared by {world} processes; "
@@ -87,7 +87,7 @@ class _TrainingMixin:
                 f"{max(world, batch_size // world * world)}."
             )
         self.train_sampler_ = EpochShuffleSampler(
-            len(dataset), self.shuffle_seed, shuffle, _distributed.rank(), world
+            len(dataset), self.shuffle_seed, shuffle, distributed.rank(), world
         )
         self.train_batch_size_ = batch_size // world
         return self.iterator_train(
@@ -102,7 +102,7 @@ class _TrainingMixin:
     # ------------------------------------------------------------------ data parallelism
     def _ddp_module(self):
         """The module wrapped in DistributedDataParallel (None with one process)."""
-        if not _distributed.is_distributed():
+        if not distributed.is_distributed():
             return None
         ddp = self.__dict__.get("_ddp")
         if ddp is None or ddp.module is not self.module_:
@@ -153,8 +153,8 @@ class _TrainingMixin:
         finite = bool(torch.isfinite(torch.tensor(value)))
         stop = self.interrupt_signal_ is not None
         logged = loss
-        if _distributed.is_distributed():
-            total, count, n_bad, n_stop = _distributed.all_reduce_sum(
+        if distributed.is_distributed():
+            total, count, n_bad, n_stop = distributed.all_reduce_sum(
                 [value * n if finite else 0.0, float(n), float(not finite), float(stop)],
                 self.device,
             )
@@ -182,15 +182,15 @@ class _TrainingMixin:
     # ------------------------------------------------------------------ stopping
     def stop_agreed(self) -> bool:
         """After a step: did any process receive SIGINT/SIGTERM (all agree)?"""
-        if _distributed.is_distributed():
+        if distributed.is_distributed():
             return self._stop_agreed
         return self.interrupt_signal_ is not None
 
     def agree_stop(self) -> bool:
         """At an epoch end: did any process receive SIGINT/SIGTERM (collective)?"""
         stop = self.interrupt_signal_ is not None
-        if _distributed.is_distributed():
-            stop = _distributed.all_reduce_sum([float(stop)], self.device)[0] > 0
+        if distributed.is_distributed():
+            stop = distributed.all_reduce_sum([float(stop)], self.device)[0] > 0
         return stop
 
 
@@ -207,3 +207,59 @@ class ClassificationNet(_TrainingMixin, _PrecisionMixin, NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device).long()
         return self.criterion_(y_pred.float(), y_true)
+
+
+#: Mamba-2 parameters that mamba-ssm excludes from weight decay.
+NO_WEIGHT_DECAY = ("*A_log", "*.D", "*dt_bias")
+
+
+def make_net(
+    net_class: type,
+    module,
+    module_kwargs: dict,
+    criterion,
+    criterion_kwargs: dict,
+    *,
+    callbacks: list,
+    device: torch.device,
+    seed: int | None,
+    lr: float,
+    weight_decay: float,
+    max_epochs: int,
+    batch_size: int,
+    num_workers: int,
+    precision: str,
+    verbose: int,
+    valid_dataset=None,
+):
+    """A skorch net of ``net_class``: AdamW (no decay on ``A_log``, ``D``, ``dt_bias``),
+    seeded per-epoch shuffling and the validation set given (None: no validation)."""
+    from skorch.helper import predefined_split
+
+    net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+    if seed is None:  # unseeded: shuffling from the global generator's next number
+        shuffle_seed = int(torch.randint(0, 2**31 - 1, ()).item())
+    else:
+        shuffle_seed = seed
+    net_kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
+    return net_class(
+        module,
+        criterion=criterion,
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=weight_decay,
+        optimizer__param_groups=[(p, {"weight_decay": 0.0}) for p in NO_WEIGHT_DECAY],
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        train_split=None if valid_dataset is None else predefined_split(valid_dataset),
+        callbacks=callbacks,
+        device=str(device),
+        verbose=verbose if distributed.is_main_process() else 0,
+        shuffle_seed=shuffle_seed,
+        iterator_train__shuffle=True,
+        iterator_train__num_workers=num_workers,
+        iterator_train__pin_memory=device.type == "cuda",
+        iterator_valid__num_workers=num_workers,
+        precision=precision,
+        **net_kwargs,
+    )

@@ -1,0 +1,43 @@
+"""The skorch runtime behind the estimators: nets, sampling, checkpoints and resuming,
+data parallelism, devices, callbacks and saved weights.
+
+Everything here takes plain values (seeds, folders, epochs, modules); the scikit-learn
+parameter rules live in :mod:`eegm2_sklearn.estimators`.
+"""
+
+from . import distributed
+from .allocator import tune_cpu_allocator
+from .callbacks import CSVLogger, training_callbacks
+from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint, read_latest
+from .device import is_device, resolve_device
+from .fit import batched_inference, checkpoint_note, fit_net, training_seed
+from .interrupts import TrainingInterrupted
+from .net import ClassificationNet, NonFiniteLossError, ReconstructionNet, make_net
+from .persistence import PretrainedNotFoundError, load_pretrained, save_pretrained
+from .sampler import EpochShuffleSampler, epoch_permutation
+
+__all__ = [
+    "CSVLogger",
+    "ClassificationNet",
+    "EpochShuffleSampler",
+    "NonFiniteLossError",
+    "PretrainedNotFoundError",
+    "ReconstructionNet",
+    "ResumableCheckpoint",
+    "ResumeFromCheckpoint",
+    "TrainingInterrupted",
+    "batched_inference",
+    "checkpoint_note",
+    "distributed",
+    "epoch_permutation",
+    "fit_net",
+    "is_device",
+    "load_pretrained",
+    "make_net",
+    "read_latest",
+    "resolve_device",
+    "save_pretrained",
+    "training_callbacks",
+    "training_seed",
+    "tune_cpu_allocator",
+]
