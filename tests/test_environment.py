@@ -24,7 +24,7 @@ from eegm2_sklearn.environment import (
     torchaudio_problem,
 )
 
-TINY = dict(base_width=8, expand=2, headdim=8, d_state=4, batch_size=8, random_state=0)
+TINY = dict(base_width=8, expand=2, headdim=8, d_state=4, batch_size=8, random_state=0, mask_span=8)
 
 
 def test_braindecode_and_torchaudio_load_beside_the_installed_torch():
@@ -53,6 +53,7 @@ WITHOUT_TORCHAUDIO = textwrap.dedent(
     assert torchaudio_problem().startswith("OSError"), torchaudio_problem()
     tiny = dict(base_width=8, expand=2, headdim=8, d_state=4, batch_size=8,
                 random_state=0, max_epochs=1, verbose=0)
+    pre_tiny = dict(tiny, mask_span=8)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((16, 3, 64)).astype("float32")
     y = np.array([0, 1] * 8)
@@ -60,10 +61,10 @@ WITHOUT_TORCHAUDIO = textwrap.dedent(
     info = mne.create_info(["Cz", "Pz", "Oz"], 64.0, "eeg")
     epochs = mne.EpochsArray(X * 1e-5, info, verbose="error")
     assert clf.fit(epochs, y).predict(epochs).shape == (16,)
-    assert EEGM2Pretrainer(**tiny).fit(epochs).transform(epochs).shape[0] == 16
+    assert EEGM2Pretrainer(**pre_tiny).fit(epochs).transform(epochs).shape[0] == 16
     raw = mne.io.RawArray(rng.standard_normal((3, 640)) * 1e-5, info, verbose="error")
     try:
-        EEGM2Pretrainer(window_seconds=1.0, **tiny).fit(raw)
+        EEGM2Pretrainer(window_seconds=1.0, **pre_tiny).fit(raw)
     except ImportError as err:
         message = str(err)
         assert "torchaudio" in message and "torch " in message, message
@@ -172,9 +173,7 @@ def test_fix_command_installs_a_pair_the_dependencies_admit():
     from packaging.requirements import Requirement
 
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    declared = {
-        r.name: r.specifier for r in map(Requirement, project["project"]["dependencies"])
-    }
+    declared = {r.name: r.specifier for r in map(Requirement, project["project"]["dependencies"])}
     pins = dict(part.split("==") for part in FIX_COMMAND.split('"')[1::2])
     assert set(pins) == {"torch", "torchaudio"}
     for name, version in pins.items():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -322,7 +323,7 @@ def test_pretrained_errors(tmp_path, pretrainer, small):
     with pytest.raises(ValueError, match="No pretrained folder"):
         EEGM2Classifier(pretrained=tmp_path / "missing", max_epochs=1).fit(epochs, y)
     with pytest.raises(ValueError, match="not been fitted"):
-        EEGM2Classifier(pretrained=EEGM2Pretrainer(), max_epochs=1).fit(epochs, y)
+        EEGM2Classifier(pretrained=FrozenEstimator(EEGM2Pretrainer()), max_epochs=1).fit(epochs, y)
     with pytest.raises(ValueError, match="channels of the pretrained model"):
         EEGM2Classifier(pretrained=pretrainer, max_epochs=1).fit(
             epochs.copy().drop_channels(["Fp1", "Fp2"]), y

@@ -19,6 +19,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from sklearn.frozen import FrozenEstimator
 
 matplotlib.use("Agg")
 
@@ -147,9 +148,9 @@ def test_troubleshooting_quotes_current_messages(tmp_path, monkeypatch):
     renamed = mne.create_info(["c0", "c1", "c2", "x3"], 128.0, "eeg")
     epochs_renamed = mne.EpochsArray(X * 1e-5, renamed, verbose=False)
 
-    pre = EEGM2Pretrainer(**tiny).fit(X)
-    pre_epochs = EEGM2Pretrainer(**tiny).fit(epochs)
-    clf = EEGM2Classifier(**tiny).fit(X, y)
+    pre = EEGM2Pretrainer(mask_span=8, **tiny).fit(X)
+    pre_epochs = EEGM2Pretrainer(mask_span=8, **tiny).fit(epochs)
+    clf = EEGM2Classifier(head="flatten", **tiny).fit(X, y)
 
     cases = {
         "nan": lambda: EEGM2Pretrainer(**tiny).fit(X_nan),
@@ -165,9 +166,9 @@ def test_troubleshooting_quotes_current_messages(tmp_path, monkeypatch):
         "sfreq": lambda: pre_epochs.transform(epochs_256),
         "flatten length": lambda: clf.predict(X[:, :, :32]),
         "not fitted": lambda: EEGM2Classifier().predict(X),
-        "unfitted pretrained": lambda: EEGM2Classifier(pretrained=EEGM2Pretrainer(), **tiny).fit(
-            X, y
-        ),
+        "unfitted pretrained": lambda: EEGM2Classifier(
+            pretrained=FrozenEstimator(EEGM2Pretrainer()), **tiny
+        ).fit(X, y),
         "pretrained channels": lambda: EEGM2Classifier(pretrained=pre, **tiny).fit(X[:, :3], y),
         "pretrained sfreq": lambda: EEGM2Classifier(pretrained=pre_epochs, **tiny).fit(
             epochs_256, y

@@ -59,6 +59,7 @@ def cmd_pretrain(args) -> int:
     pre = EEGM2Pretrainer(
         window_seconds=args.window_seconds,
         window_stride_seconds=args.window_stride_seconds,
+        **_params(args, ("objective", "mask_ratio", "mask_span", "mask_loss")),
         **_params(args, ARCH_PARAMS),
         callbacks=[CSVLogger(log_csv)],
         **_params(args, COMMON_PARAMS),

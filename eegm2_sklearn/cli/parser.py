@@ -129,6 +129,9 @@ def _add_training_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
     g.add_argument("--log-csv", default=None, help="CSV log of the history (default: OUT/...)")
     g.add_argument(PARAMS["verbose"].flag, action="store_true", help="no per-epoch output")
     if pretrain:
+        o = p.add_argument_group("objective")
+        for name in ("objective", "mask_ratio", "mask_span", "mask_loss"):
+            _add_param(o, name)
         a = p.add_argument_group("architecture (paper defaults)")
         for name in ARCH_PARAMS:
             _add_param(a, name)
@@ -192,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     h = fin.add_argument_group("classifier")
     for name in ("finetune", "head", "variant", "hidden"):
         _add_param(h, name)
-    _add_param(h, "class_weight", type=str, choices=("none", "balanced"), default="none")
+    _add_param(h, "class_weight", type=str, choices=("none", "balanced"), default="balanced")
     h.add_argument(
         "--test-size",
         type=float,

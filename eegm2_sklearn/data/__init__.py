@@ -4,10 +4,13 @@ Arrays, ``mne.Epochs`` (and lists of them), ``mne.io.Raw`` (and lists of them), 
 and braindecode datasets are recognised in one place (:func:`input_kind`) and become
 :class:`EEGArray` (in memory, :func:`to_eeg_array`) or :class:`EEGWindowStream` (read
 window by window, :func:`stream_windows`). Per-window
-scaling (:func:`scale_windows`) makes the unit irrelevant to the models. This layer needs
+scaling (:func:`scale_windows`) makes the unit irrelevant to the models; per-subject
+alignment (:func:`align_by_group`) removes what all windows of one subject share. This layer needs
 NumPy, MNE and braindecode, never skorch or the estimators.
 """
 
+from .alignment import METHODS as ALIGNMENT_METHODS
+from .alignment import Alignment, align_by_group, fit_alignment
 from .braindecode_inputs import stack_braindecode
 from .checks import MIN_N_TIMES
 from .eeg_array import EEGArray
@@ -19,15 +22,19 @@ from .streaming import EEGWindowStream, is_streamable, stream_windows
 from .windows import check_raws_for_windows, window_raws
 
 __all__ = [
+    "ALIGNMENT_METHODS",
     "INPUT_KINDS",
     "MIN_N_TIMES",
     "SCALING_METHODS",
+    "Alignment",
     "EEGArray",
     "EEGWindowStream",
     "ScalingStats",
+    "align_by_group",
     "as_mne_or_array",
     "check_raws_for_windows",
     "epochs_list_to_epochs",
+    "fit_alignment",
     "input_kind",
     "inverse_scale_windows",
     "is_streamable",

@@ -154,13 +154,14 @@ class EEGM2Base(BaseEstimator):
         """Settings a checkpoint must share with the run that resumes it."""
         rs = self.random_state
         int_seed = isinstance(rs, (int, np.integer)) and not isinstance(rs, bool)
+        own = self.get_params(deep=False)
         return {
             "estimator": type(self).__name__,
             "n_train": int(n_train),
             "n_valid": int(n_valid),
             "n_chans": int(self.n_chans_),
             "n_times": int(self.n_times_),
-            **{name: getattr(self, name) for name in FINGERPRINT_PARAMS},
+            **{name: own[name] for name in FINGERPRINT_PARAMS if name in own},
             "architecture": {k: getattr(self, k) for k in ARCH_PARAMS},
             "random_state": int(rs) if int_seed else None,
             "seed": seed,
@@ -185,6 +186,8 @@ class EEGM2Base(BaseEstimator):
         valid_dataset=None,
         device: torch.device,
         seed: int | None = None,
+        net_class: type | None = None,
+        net_options: dict | None = None,
     ):
         n_valid = 0 if valid_dataset is None else len(valid_dataset)
         callbacks = training_callbacks(
@@ -204,7 +207,7 @@ class EEGM2Base(BaseEstimator):
             fingerprint=self._fingerprint(n_train, n_valid, seed),
         )
         return make_net(
-            self._net_class,
+            net_class or self._net_class,
             module,
             module_kwargs,
             criterion,
@@ -220,6 +223,7 @@ class EEGM2Base(BaseEstimator):
             precision=self.precision,
             verbose=self.verbose,
             valid_dataset=valid_dataset,
+            net_options=net_options,
         )
 
     def _fit_net(self, net, X_train, y_train, seed: int | None):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..data.scaling import SCALING_METHODS
-from ..models import HEADS, VARIANTS
+from ..models import HEADS, MASK_LOSS_ON, VARIANTS
 from ..ops import BACKENDS
 from ..training.device import DEVICE_VALUES, is_device
 from ..validation import (
@@ -125,13 +125,16 @@ def _is_pretrained(v: Any) -> bool:
 
 
 PRE, CLF = ("pretrainer",), ("classifier",)
+
+#: Pretraining objectives: masked-span reconstruction, or the paper's plain reconstruction.
+OBJECTIVES = ("masked", "reconstruct")
 _INT1, _FLOAT_GE0 = "an int >= 1", "a float >= 0"
 
 # The order of the rows is the order in which invalid values are reported.
 _ROWS = (
     Param("lr", 5e-4, real_gt(0.0), "a float > 0", "peak learning rate (paper: 5e-4)",
           flag="--lr", fingerprint=True),
-    Param("max_epochs", 50, int_ge(1), _INT1, "training epochs", flag="--epochs",
+    Param("max_epochs", 20, int_ge(1), _INT1, "training epochs", flag="--epochs",
           fingerprint=True),
     Param("batch_size", 64, int_ge(1), _INT1, "global batch size (paper: 64)",
           flag="--batch-size", fingerprint=True),
@@ -153,14 +156,25 @@ _ROWS = (
           flag="--quiet"),
     Param("alpha", 1.0, real_ge(0.0), _FLOAT_GE0, "weight of the temporal L1 loss", PRE),
     Param("beta", 1.0, real_ge(0.0), _FLOAT_GE0, "weight of the spectral loss", PRE),
+    _option("objective", "masked", OBJECTIVES,
+            "pretraining objective: masked-span or plain (the paper's) reconstruction",
+            owners=PRE, flag="--objective", fingerprint=True),
+    Param("mask_ratio", 0.5, lambda v: is_real(v) and 0.0 < v < 1.0, "a float in (0, 1)",
+          "fraction of time hidden by objective='masked'", PRE, flag="--mask-ratio",
+          fingerprint=True),
+    Param("mask_span", 64, _py_int_ge(1), "an int >= 1 (samples)",
+          "length of each hidden span, in samples", PRE, flag="--mask-span", fingerprint=True),
+    _option("mask_loss", "all", MASK_LOSS_ON,
+            "objective='masked' loss over the whole window or the hidden spans only",
+            owners=PRE, flag="--mask-loss", fingerprint=True),
     _option("finetune", "full", ("full", "frozen"), "train every weight, or the head only",
             owners=CLF, flag="--finetune"),
-    _option("head", "flatten", HEADS,
+    _option("head", "pool", HEADS,
             "the paper's flatten head, or the length-agnostic pooled head", owners=CLF,
             flag="--head"),
     _option("variant", "full", VARIANTS, "whole U-Net, or embedding and encoders only",
             owners=CLF, flag="--variant"),
-    Param("class_weight", None, _is_class_weight,
+    Param("class_weight", "balanced", _is_class_weight,
           "None, 'balanced' or a non-empty dict {label: weight >= 0}",
           "cross-entropy class weights", CLF, flag="--class-weight"),
     _option("precision", "32", ("32", "bf16"), "float32 or bf16 autocast", flag="--precision"),
@@ -234,7 +248,17 @@ SHARED_PARAMS = (
 
 #: Each estimator's own parameters (before the shared ones), in its signature's order.
 OWN_PARAMS = {
-    "pretrainer": ("window_seconds", "window_stride_seconds", "alpha", "beta", "features"),
+    "pretrainer": (
+        "window_seconds",
+        "window_stride_seconds",
+        "alpha",
+        "beta",
+        "features",
+        "objective",
+        "mask_ratio",
+        "mask_span",
+        "mask_loss",
+    ),
     "classifier": ("pretrained", "finetune", "head", "variant", "class_weight", "hidden"),
 }
 
@@ -337,6 +361,7 @@ def validate_params(
 
 __all__ = [
     "ARCH_PARAMS",
+    "OBJECTIVES",
     "FINGERPRINT_PARAMS",
     "PARAMS",
     "PARAM_CHECKS",

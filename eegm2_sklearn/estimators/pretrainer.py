@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import TransformerMixin
 from torch.utils.data import Subset
 
 from ..data import inverse_scale_windows, is_streamable, stream_windows
 from ..models import EEGM2, STATISTICS, TemporalSpectralLoss, bottleneck_mean, bottleneck_statistics
-from ..training import ReconstructionNet
+from ..training import MaskedReconstructionNet, ReconstructionNet
 from .base import EEGM2Base
 from .pretrained import SavePretrainedMixin
 
@@ -17,7 +19,10 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
     """Self-supervised EEGM2: learn to reconstruct EEG windows, then extract features.
 
     Trains the EEGM2 U-Net (Mamba-2 blocks, multi-branch embedding) to reconstruct its
-    input with the temporal-spectral loss (no labels, no masking, as in the paper).
+    input with the temporal-spectral loss, without labels. By default random spans of time
+    are hidden from the input first (``objective="masked"``), so the network must infer
+    them from their context; ``objective="reconstruct"`` is the paper's plain
+    reconstruction, which its full-resolution skip connection can solve by copying.
     :meth:`transform` then gives the paper's linear-probe features: nine statistics over time
     of each bottleneck channel, so ``make_pipeline(EEGM2Pretrainer(), LogisticRegression())``
     is the paper's EEGM2 (Linear). The weights carry into
@@ -35,6 +40,18 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
     features : {"stats", "mean"}
         What :meth:`transform` returns: the paper's nine statistics per bottleneck channel
         (``9 * 4 * base_width`` = 2304 features) or the time-mean of each channel (256).
+    objective : {"masked", "reconstruct"}
+        ``"masked"`` (default, chosen on EEGMAT's training subjects): each training window
+        has ``mask_ratio`` of its time hidden (zeroed on every channel) in spans of
+        ``mask_span`` samples, and the loss compares the output with the whole window.
+        ``"reconstruct"``: the paper's plain reconstruction of the unmasked window.
+    mask_ratio : float
+        Fraction of each window hidden by ``objective="masked"`` (default 0.5).
+    mask_span : int
+        Length of each hidden span in samples (default 64: 0.5 s at 128 Hz).
+    mask_loss : {"all", "masked"}
+        ``"all"`` (default): the loss over the whole window; ``"masked"``: over the hidden
+        spans only.
     lr : float
         Peak learning rate of AdamW (paper: 5e-4).
     max_epochs : int
@@ -137,9 +154,13 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         alpha: float = 1.0,
         beta: float = 1.0,
         features: str = "stats",
+        objective: str = "masked",
+        mask_ratio: float = 0.5,
+        mask_span: int = 64,
+        mask_loss: str = "all",
         *,
         lr: float = 5e-4,
-        max_epochs: int = 50,
+        max_epochs: int = 20,
         batch_size: int = 64,
         weight_decay: float = 1e-2,
         lr_schedule: str = "onecycle",
@@ -170,6 +191,10 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         self.alpha = alpha
         self.beta = beta
         self.features = features
+        self.objective = objective
+        self.mask_ratio = mask_ratio
+        self.mask_span = mask_span
+        self.mask_loss = mask_loss
         self.lr = lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -258,7 +283,25 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
             valid_dataset=valid_dataset,
             device=self._device(),
             seed=seed,
+            **self._objective_net(),
         )
+
+    def _objective_net(self) -> dict:
+        """The net class and its options for ``objective``."""
+        if self.objective == "reconstruct":
+            return {"net_class": ReconstructionNet}
+        span = self.mask_span
+        if 2 * span > self.n_times_:  # one span would hide (nearly) the whole window
+            span = max(1, self.n_times_ // 8)
+            warnings.warn(
+                f"mask_span={self.mask_span} samples is more than half the windows' "
+                f"{self.n_times_} samples; spans of {span} samples are hidden instead. Set "
+                "mask_span below half the window length.",
+                UserWarning,
+                stacklevel=4,
+            )
+        options = dict(mask_ratio=self.mask_ratio, mask_span=span, mask_loss=self.mask_loss)
+        return {"net_class": MaskedReconstructionNet, "net_options": options}
 
     # ------------------------------------------------------------------ inference
     def transform(self, X) -> np.ndarray:

@@ -7,6 +7,7 @@ from .features import STATISTICS, bottleneck_mean, bottleneck_statistics
 from .heads import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
 from .losses import TemporalSpectralLoss
 from .mamba2 import GatedRMSNorm, Mamba2
+from .masking import MASK_LOSS_ON, masked_loss, span_mask
 from .weights import load_backbone_weights
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "CheckpointedBlock",
     "EEGM2Attention",
     "HEADS",
+    "MASK_LOSS_ON",
     "MIN_N_TIMES",
     "STATISTICS",
     "VARIANTS",
@@ -29,4 +31,6 @@ __all__ = [
     "bottleneck_mean",
     "bottleneck_statistics",
     "load_backbone_weights",
+    "masked_loss",
+    "span_mask",
 ]

@@ -63,38 +63,39 @@ def span_mask(
     return spans.repeat_interleave(span, dim=1)[:, None, :n_times]
 
 
-class MaskedReconstructionLoss(nn.Module):
-    """A reconstruction loss on the whole window or on its hidden spans only.
+def masked_loss(loss: nn.Module, x_hat: Tensor, x: Tensor, mask: Tensor, on: str = "all") -> Tensor:
+    """The reconstruction loss of a masked input, on the whole window or its hidden spans.
 
     Parameters
     ----------
     loss : nn.Module
         The reconstruction loss, ``loss(x_hat, x)`` (e.g. the temporal-spectral loss).
+    x_hat, x : Tensor, shape (batch, n_chans, n_times)
+        The network's output for the masked input, and the unmasked input.
+    mask : Tensor, shape (batch, 1, n_times)
+        :func:`span_mask`'s mask (1 = hidden).
     on : {"all", "masked"}
         ``"all"``: ``loss(x_hat, x)`` over the whole window (the kept parts are cheap to
-        copy, the hidden ones must be inferred). ``"masked"``: ``loss(x_hat * m, x * m)``,
-        the hidden spans only (kept parts set to zero on both sides).
+        copy, the hidden ones must be inferred). ``"masked"``: ``loss(x_hat * m, x * m)``:
+        the hidden spans only, the kept parts set to zero on both sides.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
 
     Examples
     --------
-    >>> from eegm2_sklearn.models.losses import TemporalSpectralLoss
+    >>> from eegm2_sklearn.models import TemporalSpectralLoss
     >>> x = torch.randn(2, 3, 64)
     >>> mask = span_mask(2, 64, 0.5, 8, generator=torch.Generator().manual_seed(0))
     >>> x_hat = x * (1 - mask)  # perfect where kept, zero where hidden
-    >>> float(MaskedReconstructionLoss(TemporalSpectralLoss(), "masked")(x_hat, x, mask)) > 0
-    True
+    >>> loss = TemporalSpectralLoss()
+    >>> float(masked_loss(loss, x, x, mask, "masked")), float(masked_loss(loss, x_hat, x, mask)) > 0
+    (0.0, True)
     """
-
-    def __init__(self, loss: nn.Module, on: str = "all") -> None:
-        super().__init__()
-        if on not in MASK_LOSS_ON:
-            raise ValueError(f"on must be one of {MASK_LOSS_ON}; got {on!r}.")
-        self.loss = loss
-        self.on = on
-
-    def forward(self, x_hat: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-        """Loss of ``x_hat`` against ``x`` (both (batch, C, T)); ``mask`` (batch, 1, T)."""
-        if self.on == "masked":
-            mask = mask.to(x_hat.dtype)
-            return self.loss(x_hat * mask, x * mask)
-        return self.loss(x_hat, x)
+    if on not in MASK_LOSS_ON:
+        raise ValueError(f"on must be one of {MASK_LOSS_ON}; got {on!r}.")
+    if on == "masked":
+        mask = mask.to(x_hat.dtype)
+        return loss(x_hat * mask, x * mask.to(x.dtype))
+    return loss(x_hat, x)

@@ -21,11 +21,14 @@ names. The work is done by MNE (:meth:`mne.Epochs.filter`, :meth:`mne.Epochs.res
 (:func:`sklearn.preprocessing.robust_scale`).
 
 Units: MNE objects hold volts; arrays are taken as given. Arrays carry no sampling rate,
-so steps that need one take it from ``input_sfreq``. The transformers learn nothing:
+so steps that need one take it from ``input_sfreq``. These transformers learn nothing:
 ``fit`` checks the parameters and the input and returns ``self``, and ``transform`` works
-without ``fit``.
+without ``fit``. The exception is :class:`SubjectAlign`, which estimates per-subject
+statistics from unlabelled windows (at ``fit`` for the training subjects, at
+``transform`` for new ones) and takes windows (arrays or Epochs) only.
 """
 
+from .alignment import SubjectAlign
 from .channels import PickChannels
 from .filters import BandpassFilter, Resample
 from .preprocessor import EEGPreprocessor
@@ -38,4 +41,5 @@ __all__ = [
     "PickChannels",
     "Resample",
     "RobustScale",
+    "SubjectAlign",
 ]

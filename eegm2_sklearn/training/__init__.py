@@ -12,7 +12,13 @@ from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint, read_latest
 from .device import is_device, resolve_device
 from .fit import batched_inference, checkpoint_note, fit_net, training_seed
 from .interrupts import TrainingInterrupted
-from .net import ClassificationNet, NonFiniteLossError, ReconstructionNet, make_net
+from .net import (
+    ClassificationNet,
+    MaskedReconstructionNet,
+    NonFiniteLossError,
+    ReconstructionNet,
+    make_net,
+)
 from .persistence import PretrainedNotFoundError, load_pretrained, save_pretrained
 from .sampler import EpochShuffleSampler, epoch_permutation
 
@@ -20,6 +26,7 @@ __all__ = [
     "CSVLogger",
     "ClassificationNet",
     "EpochShuffleSampler",
+    "MaskedReconstructionNet",
     "NonFiniteLossError",
     "PretrainedNotFoundError",
     "ReconstructionNet",

@@ -7,7 +7,8 @@ added here:
 - ``precision="bf16"``: the forward pass runs under :func:`torch.autocast`; losses are
   computed in float32 (the temporal-spectral loss casts itself, cross-entropy is on
   autocast's float32 list).
-- :class:`ReconstructionNet`: the target of the loss is the input batch itself.
+- :class:`ReconstructionNet`: the target of the loss is the input batch itself;
+  :class:`MaskedReconstructionNet` hides random spans of time in the input first.
 - ``_TrainingMixin``: windows shuffled per epoch from ``(seed, epoch)`` (resumable, and
   shared out between processes under ``torchrun``), the forward pass of training through
   :class:`~torch.nn.parallel.DistributedDataParallel` when there are several processes, a
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
+from ..models import masked_loss, span_mask
 from . import distributed
 from .sampler import EpochShuffleSampler
 
@@ -201,6 +204,68 @@ class ReconstructionNet(_TrainingMixin, _PrecisionMixin, NeuralNet):
         return self.criterion_(y_pred, to_tensor(X, device=self.device))
 
 
+class MaskedReconstructionNet(ReconstructionNet):
+    """Reconstruction of windows whose random spans of time are hidden (set to zero).
+
+    The masks of a training batch are a function of ``(shuffle_seed, epoch, batch)``
+    alone, drawn for the whole global batch, of which each process takes the rows of its
+    windows: like the window order (:class:`EpochShuffleSampler`), they are the same after
+    a resume and with any number of processes. Validation batches get the same masks
+    every epoch, so their losses compare across epochs.
+
+    Parameters
+    ----------
+    mask_ratio : float
+        Fraction of spans hidden per window.
+    mask_span : int
+        Span length in samples.
+    mask_loss : {"all", "masked"}
+        Loss over the whole window, or over the hidden spans only.
+    *args, **kwargs
+        As :class:`skorch.NeuralNet`.
+    """
+
+    def __init__(self, *args, mask_ratio=0.5, mask_span=64, mask_loss="all", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_ratio = mask_ratio
+        self.mask_span = mask_span
+        self.mask_loss = mask_loss
+
+    def _hide(self, batch, key: tuple[int, ...], share: bool):
+        """``(X, X with spans hidden, mask)``; masks from a generator seeded by ``key``."""
+        Xi, _ = unpack_data(batch)
+        X = to_tensor(Xi, device=self.device)
+        world = distributed.world_size() if share else 1
+        state = np.random.SeedSequence([self.shuffle_seed % 2**63, *key]).generate_state(2)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        # process r holds rows r, r + world, ... of the global batch (EpochShuffleSampler)
+        full = span_mask(len(X) * world, X.shape[-1], self.mask_ratio, self.mask_span,
+                         generator=generator)  # fmt: skip
+        rank = distributed.rank() if share else 0
+        mask = full[rank::world].to(X.device)
+        return X, X * (1 - mask).to(X.dtype), mask
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        epoch = len(self.history) - 1
+        step = sum("train_loss" in b for b in self.history[-1]["batches"])
+        X, hidden, mask = self._hide(batch, (epoch, step, 1), share=True)
+        y_pred = self.infer(hidden, **fit_params)
+        loss = masked_loss(self.criterion_, y_pred, X, mask, self.mask_loss)
+        logged = self._check_loss(loss, len(X))
+        loss.backward()
+        return {"loss": logged, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        step = sum("valid_loss" in b for b in self.history[-1]["batches"])
+        X, hidden, mask = self._hide(batch, (step, 2), share=False)
+        with torch.no_grad():
+            y_pred = self.infer(hidden, **fit_params)
+            loss = masked_loss(self.criterion_, y_pred, X, mask, self.mask_loss)
+        return {"loss": loss, "y_pred": y_pred}
+
+
 class ClassificationNet(_TrainingMixin, _PrecisionMixin, NeuralNet):
     """skorch net for classification with integer-encoded targets and logits output."""
 
@@ -231,9 +296,11 @@ def make_net(
     precision: str,
     verbose: int,
     valid_dataset=None,
+    net_options: dict | None = None,
 ):
     """A skorch net of ``net_class``: AdamW (no decay on ``A_log``, ``D``, ``dt_bias``),
-    seeded per-epoch shuffling and the validation set given (None: no validation)."""
+    seeded per-epoch shuffling and the validation set given (None: no validation);
+    ``net_options`` are further keyword arguments of ``net_class``."""
     from skorch.helper import predefined_split
 
     net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
@@ -261,5 +328,6 @@ def make_net(
         iterator_train__pin_memory=device.type == "cuda",
         iterator_valid__num_workers=num_workers,
         precision=precision,
+        **(net_options or {}),
         **net_kwargs,
     )
