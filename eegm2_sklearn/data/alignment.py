@@ -12,7 +12,8 @@ Methods, each estimated per subject from all of that subject's windows:
   windows (what separates rest from arithmetic) is kept; the subject's overall scale and
   spatial mixing are removed.
 - ``"riemann"``: the same whitening with the Riemannian (affine-invariant) mean of the
-  covariances, the re-centring of Zanini et al. (2018, IEEE TBME 65(5)) applied to the signals.
+  covariances (each shrunk with OAS), the re-centring of Zanini et al. (2018, IEEE TBME
+  65(5)) applied to the signals.
 - ``"standardize"``: per channel, subtract the subject's median and divide by its
   interquartile range over all samples of all its windows (no spatial whitening).
 
@@ -105,12 +106,18 @@ def fit_alignment(X: np.ndarray, method: str = "euclidean") -> Alignment:
         iqr = q75 - q25
         return Alignment(method, len(X), center=median, scale=np.where(iqr > 0, iqr, 1.0))
     Covariances, invsqrtm, mean_riemann = _pyriemann()
-    covs = Covariances(estimator="cov").fit_transform(X)
-    # a flat or duplicated channel gives a singular mean; a ridge keeps the inverse finite
-    ridge = 1e-10 * np.trace(covs.mean(0)) / covs.shape[1]
-    covs = covs + ridge * np.eye(covs.shape[1])
+    # one window's covariance can be (nearly) singular (EEGMAT's are, after its ICA
+    # cleaning); the Riemannian mean of such matrices inherits a near-zero eigenvalue that
+    # the whitening would blow up, so that method shrinks each one (OAS) first
+    estimator = "cov" if method == "euclidean" else "oas"
+    covs = Covariances(estimator=estimator).fit_transform(X)
+    # EEG in volts has covariances near 1e-10: on a unit scale the Riemannian mean's
+    # iteration converges (its tolerance is absolute), and a ridge keeps the inverse of a
+    # flat or duplicated channel finite
+    unit = np.trace(covs.mean(axis=0)) / covs.shape[1]
+    covs = covs / unit + 1e-10 * np.eye(covs.shape[1])
     mean = covs.mean(axis=0) if method == "euclidean" else mean_riemann(covs)
-    return Alignment(method, len(X), matrix=invsqrtm(mean))
+    return Alignment(method, len(X), matrix=invsqrtm(mean) / np.sqrt(unit))
 
 
 def align_by_group(
