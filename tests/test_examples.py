@@ -38,9 +38,23 @@ def _check_pretrain(ns):
 
 
 def _check_finetune_cv(ns):
-    assert len(ns["scores"]) == ns["n_splits"]
-    assert np.all((ns["scores"] >= 0) & (ns["scores"] <= 1))
-    assert set(ns["y_pred"]) <= {"rest", "arithmetic"}
+    n = ns["n_splits"]
+    assert len(ns["eegm2_scores"]) == n and len(ns["power_scores"]) == n
+    # every window is predicted once, by the model of the fold that tested it
+    y_pred, y = ns["y_pred"], ns["y"]
+    assert set(y_pred) <= {"rest", "arithmetic"} and len(y_pred) == len(y)
+    from sklearn.metrics import balanced_accuracy_score
+
+    for k, test in enumerate(ns["result"]["indices"]["test"]):
+        score = balanced_accuracy_score(y[test], y_pred[test])
+        assert score == pytest.approx(ns["eegm2_scores"][k])
+        assert set(ns["groups"][test]).isdisjoint(ns["groups"][ns["result"]["indices"]["train"][k]])
+    # each fold pretrained its own copy, on its training windows only
+    pretrainers = [model[-1].pretrainer_ for model in ns["result"]["estimator"]]
+    assert len({id(p) for p in pretrainers}) == n
+    assert all(len(p.history_) == ns["pretrain_epochs"] for p in pretrainers)
+    # calibrated band power separates the states even on the quick run's 8 subjects
+    assert ns["power_scores"].mean() > 0.6
 
 
 def _check_linear_probe(ns):
