@@ -51,7 +51,17 @@ def test_labelled_subjects_are_nested_and_fixed(bench):
 
 def test_smoke_band_power_writes_csv_and_table(bench, eegmat_path, tmp_path, capsys):
     out = tmp_path / "smoke.csv"
-    argv = ["--smoke", "--models", "bandpower", "--data", str(eegmat_path), "--out", str(out)]
+    argv = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "bandpower",
+        "--data",
+        str(eegmat_path),
+        "--out",
+        str(out),
+    ]
     assert bench.main(argv) == 0
 
     with out.open(newline="") as f:
@@ -86,7 +96,7 @@ def test_smoke_band_power_writes_csv_and_table(bench, eegmat_path, tmp_path, cap
 
 
 def test_summarize_joins_a_run_split_over_processes(bench, eegmat_path, tmp_path, capsys):
-    common = ["--smoke", "--models", "bandpower", "--data", str(eegmat_path)]
+    common = ["--smoke", "--protocols", "none", "--models", "bandpower", "--data", str(eegmat_path)]
     whole, first, second = (tmp_path / f"{n}.csv" for n in ("whole", "first", "second"))
     assert bench.main([*common, "--out", str(whole)]) == 0
     assert bench.main([*common, "--folds", "0", "--out", str(first)]) == 0
@@ -124,7 +134,16 @@ def _scores(path) -> dict:
 
 
 def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys):
-    common = ["--smoke", "--models", "bandpower", "eegm2-scratch", "--threads", "1"]
+    common = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "bandpower",
+        "eegm2-scratch",
+        "--threads",
+        "1",
+    ]
     common += ["--data", str(eegmat_path)]
     serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
     assert bench.main([*common, "--out", str(serial)]) == 0
@@ -154,7 +173,17 @@ def test_processes_reproduce_the_serial_run(bench, eegmat_path, tmp_path, capsys
 
 def test_processes_start_no_worker_for_a_finished_pair(bench, eegmat_path, tmp_path, capsys):
     out = tmp_path / "run.csv"
-    argv = ["--smoke", "--models", "bandpower", "--threads", "1", "--data", str(eegmat_path)]
+    argv = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "bandpower",
+        "--threads",
+        "1",
+        "--data",
+        str(eegmat_path),
+    ]
     assert bench.main([*argv, "--folds", "0", "--out", str(out)]) == 0
     capsys.readouterr()
     # fold 0 is in --out already: only fold 1 gets a worker
@@ -168,7 +197,16 @@ def test_processes_start_no_worker_for_a_finished_pair(bench, eegmat_path, tmp_p
 
 def test_processes_stop_on_sigterm_and_keep_finished_rows(bench, eegmat_path, tmp_path):
     out = tmp_path / "run.csv"
-    argv = ["--smoke", "--models", "bandpower", "eegm2-pretrained", "--threads", "1"]
+    argv = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "bandpower",
+        "eegm2-pretrained",
+        "--threads",
+        "1",
+    ]
     argv += ["--data", str(eegmat_path), "--processes", "2", "--out", str(out)]
     parent = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=subprocess.PIPE)
     parts = [tmp_path / "run.csv.parts" / f"4s_fold{k}.csv" for k in (0, 1)]
@@ -204,7 +242,9 @@ def test_workers_go_to_the_visible_gpus(bench, monkeypatch):
 
 
 def test_worker_argv_passes_resolved_values(bench):
-    args = bench.resolve_args(["--smoke", "--skip", "--eegm2-lr", "0.01", "--processes", "3"])
+    args = bench.resolve_args(
+        ["--smoke", "--protocols", "none", "--skip", "--eegm2-lr", "0.01", "--processes", "3"]
+    )
     argv = bench.worker_argv(args, 4.0, 1, Path("p.csv"), threads=2)
     # the worker gets the values the smoke preset resolved, not the flags that set them
     assert "--smoke" not in argv and "--processes" not in argv
@@ -219,7 +259,17 @@ def test_worker_argv_passes_resolved_values(bench):
 
 
 def test_pretrained_cache_loads_the_same_pretrainer(bench, eegmat_path, tmp_path, capsys):
-    common = ["--smoke", "--models", "eegm2-probe", "--folds", "0", "--label-fractions", "1.0"]
+    common = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "eegm2-probe",
+        "--folds",
+        "0",
+        "--label-fractions",
+        "1.0",
+    ]
     common += ["--data", str(eegmat_path), "--pretrained-cache", str(tmp_path / "cache")]
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     assert bench.main([*common, "--out", str(first)]) == 0
@@ -243,13 +293,21 @@ def test_validation_mode_scores_training_subjects_and_never_test_subjects(
     bench, eegmat_path, tmp_path, capsys
 ):
     out = tmp_path / "select.csv"
-    common = ["--smoke", "--models", "bandpower"]  # smoke: label fractions 0.5 and 1.0
+    common = [
+        "--smoke",
+        "--protocols",
+        "none",
+        "--models",
+        "bandpower",
+    ]  # smoke: label fractions 0.5 and 1.0
     argv = [*common, "--data", str(eegmat_path), "--out", str(out), "--validation-subjects", "1"]
     assert bench.main(argv) == 0
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["evaluation"] for r in rows} == {"validation"}
-    raws = bench.load_recordings(bench.resolve_args(["--smoke", "--data", str(eegmat_path)]))
+    raws = bench.load_recordings(
+        bench.resolve_args(["--smoke", "--protocols", "none", "--data", str(eegmat_path)])
+    )
     folds = bench.subject_folds(raws, 2)
     for r in rows:
         scored = {int(s) for s in r["test_subjects"].split()}
@@ -280,7 +338,7 @@ def test_validation_subjects_must_leave_training_subjects(bench):
 
 def test_eegm2_scaling_none_feeds_tens_of_microvolts(bench):
     X = np.full((2, 3, 8), 2e-5, dtype=np.float32)  # 20 uV
-    args = bench.resolve_args(["--smoke", "--eegm2-scaling", "none"])
+    args = bench.resolve_args(["--smoke", "--protocols", "none", "--eegm2-scaling", "none"])
     assert bench.eegm2_common(args)["scaling"] is None
     np.testing.assert_allclose(bench.eegm2_input(X, args), 2.0, rtol=1e-6)
     assert bench.model_settings("eegm2-scratch", args)["scaling"] == "none"
@@ -288,3 +346,41 @@ def test_eegm2_scaling_none_feeds_tens_of_microvolts(bench):
     args = bench.resolve_args(["--smoke"])
     assert bench.eegm2_common(args)["scaling"] == "robust"
     assert bench.eegm2_input(X, args) is X
+
+
+def test_calibrated_protocol_runs_every_model_beside_the_uncalibrated_one(
+    bench, eegmat_path, tmp_path
+):
+    out = tmp_path / "protocols.csv"
+    argv = ["--smoke", "--models", "bandpower", "riemann", "eegm2-probe", "--folds", "0"]
+    argv += ["--label-fractions", "1.0", "--data", str(eegmat_path), "--out", str(out)]
+    assert bench.main(argv) == 0
+    rows = {r["model"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {
+        f"{m}{s}" for m in ("bandpower", "riemann", "eegm2-probe") for s in ("", "+calibrated")
+    }
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert rows["riemann+calibrated"]["model_label"].endswith(", calibrated")
+    import json
+
+    assert json.loads(rows["eegm2-probe+calibrated"]["settings"])["protocol"] == "calibrated"
+    assert json.loads(rows["bandpower"]["settings"])["protocol"] == "none"
+    # the same test subjects, other scores: calibration changes what the models see
+    assert rows["bandpower"]["test_subjects"] == rows["bandpower+calibrated"]["test_subjects"]
+    assert rows["bandpower"]["roc_auc"] != rows["bandpower+calibrated"]["roc_auc"]
+
+
+def test_calibration_standardises_features_and_aligns_signals_per_subject(bench):
+    from benchmarks.eegmat.models import aligned, standardise_per_subject
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat([3, 7], 20)
+    F = rng.normal(size=(40, 5)) * np.where(groups[:, None] == 3, 10.0, 1.0) + 4.0
+    Z = standardise_per_subject(F, groups)
+    for g in (3, 7):
+        np.testing.assert_allclose(Z[groups == g].mean(0), 0, atol=1e-12)
+        np.testing.assert_allclose(Z[groups == g].std(0), 1, atol=1e-12)
+    X = rng.normal(size=(40, 3, 64))
+    X[groups == 3] *= 1e-5  # one subject in volts, the other unitless: the same afterwards
+    A = aligned(X, groups)
+    assert abs(A[groups == 3].std() - A[groups == 7].std()) < 0.05

@@ -12,6 +12,8 @@ Models (``--models``):
 
 - ``bandpower``: log band power (delta 1-4, theta 4-8, alpha 8-13, beta 13-30, gamma
   30-45 Hz; Welch, per channel) -> StandardScaler -> LogisticRegression(balanced).
+- ``riemann``: OAS covariances of the theta, alpha and beta bands (pyRiemann) -> tangent
+  space at their Riemannian mean -> StandardScaler -> LogisticRegression(balanced).
 - ``shallow``, ``eegnet``, ``conformer``: braindecode ``EEGClassifier`` with
   ``ShallowFBCSPNet``, ``EEGNet`` (EEGNet-v4, named ``EEGNet`` since braindecode 1.0) and
   ``EEGConformer``, with their default architectures.
@@ -26,7 +28,19 @@ Models (``--models``):
 - ``eegm2-light``: ``EEGM2Classifier(pretrained=pre, variant="light", head="pool")``,
   embedding and encoders only.
 
-Every deep model gets the same input: per-window, per-channel robust scaling (subtract
+Protocols (``--protocols``, both by default; a model run under the second is named
+``<model>+calibrated`` in the CSV and ``..., calibrated`` in the table):
+
+- ``none``: every window on its own, as below.
+- ``calibrated``: every model also sees the unlabelled windows of each subject, test
+  subjects included (transductive, as a deployment that has recorded the new person for a
+  while): the deep models get Euclidean-aligned windows (``SubjectAlign``'s maths,
+  ``scaling=None``; the pretrainer is fitted on the training subjects' aligned windows),
+  band-power features are standardised over each subject's windows, and the Riemannian
+  model's covariances are re-centred on each subject's Riemannian mean (tangent space at
+  the identity). Labels are never used for the calibration.
+
+Without calibration, every deep model gets the same input: per-window, per-channel robust scaling (subtract
 the median over time, divide by the interquartile range), i.e. the EEGM2 estimators' default
 ``scaling="robust"``, applied to the braindecode models with
 ``eegm2_sklearn.data.scale_windows``. It makes the unit (volts) irrelevant
@@ -51,8 +65,8 @@ Presets. Defaults depend on the device (``--preset cpu`` or ``gpu``; chosen from
   epochs for the braindecode models, label fractions at 4 s for band power and the EEGM2
   models, and every model on 30-s windows except EEGConformer (about 3 windows/s there on
   this CPU: over an hour by itself).
-- ``gpu`` is the paper-size run: width 64, expand 8, headdim 64, d_state 16, 20
-  pretraining and 20 fine-tuning epochs at the paper's lr 5e-4 with the pooled head (the
+- ``gpu`` is the paper-size run: width 64, expand 8, headdim 64, d_state 16, 10
+  masked-span pretraining and 20 fine-tuning epochs at the paper's lr 5e-4 with the pooled head (the
   paper's flatten head stayed at chance on the training subjects' validation scores), 30
   epochs for the braindecode models, every model at every window and label fraction.
 

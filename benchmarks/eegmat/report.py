@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CSV_COLUMNS, MODEL_LABELS
+from .config import CSV_COLUMNS, model_label
 
 
 def evaluation_of(args) -> str:
@@ -134,7 +134,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         out.append(
             {
                 "model": model,
-                "model_label": MODEL_LABELS.get(model, model),
+                "model_label": model_label(model),
                 "window_s": window_s,
                 "label_fraction": fraction,
                 "n_ok": len(ok),

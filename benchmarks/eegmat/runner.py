@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MODEL_LABELS, PRETRAINED_MODELS, SFREQ, log
+from .config import CALIBRATED, PRETRAINED_MODELS, SFREQ, base_model, log, model_label
 from .data import (
     Windows,
     labelled_subjects,
@@ -23,7 +23,14 @@ from .data import (
     subject_folds,
     validation_subjects,
 )
-from .models import FITTERS, UNSCALED_UNIT, eegm2_common, eegm2_sizes, model_settings
+from .models import (
+    FITTERS,
+    UNSCALED_UNIT,
+    eegm2_common,
+    eegm2_input,
+    eegm2_sizes,
+    model_settings,
+)
 from .report import CsvLog, evaluation_of, format_progress
 
 
@@ -35,47 +42,64 @@ class FoldContext:
         self.raws = raws
         self.windows = windows
         self.train_subjects = train_subjects
-        self._pretrainer = None
-        self._error: BaseException | None = None
+        self._pretrainers: dict[bool, object] = {}
+        self._errors: dict[bool, BaseException] = {}
         self.pretrain_seconds = float("nan")
+        # set by run_one for the model being run
+        self.calibrated = False
+        self.groups_train = self.groups_test = None
+
+    def _pretraining_data(self):
+        """Unlabelled training data: the training subjects' recordings, or (calibrated)
+        their windows aligned per subject."""
+        w = self.windows
+        if self.calibrated:
+            rows = np.isin(w.groups, self.train_subjects)
+            return eegm2_input(w.X[rows], self.args, w.groups[rows]), {}
+        train_raws = [r for r in self.raws if recording_label(r)[0] in self.train_subjects]
+        if self.args.eegm2_scaling == "none":
+            train_raws = [
+                r.copy().apply_function(lambda x: x * UNSCALED_UNIT, verbose=False)
+                for r in train_raws
+            ]
+        return train_raws, dict(
+            window_seconds=w.window_s, window_stride_seconds=w.window_s - w.overlap_s
+        )
 
     def pretrainer(self):
-        if self._error is not None:
-            raise RuntimeError(f"pretraining failed: {self._error!r}") from self._error
-        if self._pretrainer is None:
+        key = self.calibrated
+        if key in self._errors:
+            raise RuntimeError(f"pretraining failed: {self._errors[key]!r}") from self._errors[key]
+        if key not in self._pretrainers:
             from eegm2_sklearn import EEGM2Pretrainer
 
-            w = self.windows
-            train_raws = [r for r in self.raws if recording_label(r)[0] in self.train_subjects]
-            if self.args.eegm2_scaling == "none":
-                train_raws = [
-                    r.copy().apply_function(lambda x: x * UNSCALED_UNIT, verbose=False)
-                    for r in train_raws
-                ]
+            train_data, windowing = self._pretraining_data()
             pre = EEGM2Pretrainer(
-                window_seconds=w.window_s,
-                window_stride_seconds=w.window_s - w.overlap_s,
+                **windowing,
+                objective=self.args.pretrain_objective,
                 lr=self.args.pretrain_lr,
                 max_epochs=self.args.pretrain_epochs,
                 **eegm2_sizes(self.args),
-                **eegm2_common(self.args),
+                **eegm2_common(self.args, self.calibrated),
             )
-            cached = self._cache_folder(pre, train_raws)
+            cached = self._cache_folder(pre, train_data)
             if cached is not None and (cached / "config.json").is_file():
-                self._pretrainer = EEGM2Pretrainer.from_pretrained(cached, device=self.args.device)
+                loaded = EEGM2Pretrainer.from_pretrained(cached, device=self.args.device)
+                self._pretrainers[key] = loaded
                 meta = json.loads((cached / "benchmark.json").read_text())
                 self.pretrain_seconds = meta["pretrain_seconds"]
                 log(f"    loaded the pretrained EEGM2 from {cached}")
-                return self._pretrainer
+                return loaded
+            what = "aligned windows" if self.calibrated else "recordings"
             log(
-                f"    pretraining EEGM2 on {len(train_raws)} recordings of "
+                f"    pretraining EEGM2 on {len(train_data)} {what} of "
                 f"{len(self.train_subjects)} training subjects ..."
             )
             t0 = time.perf_counter()
             try:
-                pre.fit(train_raws)
+                pre.fit(train_data)
             except BaseException as exc:
-                self._error = exc
+                self._errors[key] = exc
                 raise
             self.pretrain_seconds = time.perf_counter() - t0
             log(
@@ -84,19 +108,23 @@ class FoldContext:
             )
             if cached is not None:
                 save_pretrainer(pre, cached, self.pretrain_seconds)
-            self._pretrainer = pre
-        return self._pretrainer
+            self._pretrainers[key] = pre
+        return self._pretrainers[key]
 
-    def _cache_folder(self, pre, train_raws) -> Path | None:
-        """``--pretrained-cache`` folder for these recordings and settings (None: no cache)."""
+    def _cache_folder(self, pre, train_data) -> Path | None:
+        """``--pretrained-cache`` folder for these data and settings (None: no cache)."""
         if not self.args.pretrained_cache:
             return None
+        if isinstance(train_data, np.ndarray):
+            data = [list(train_data.shape), float(train_data.astype(np.float64).sum())]
+        else:
+            data = [
+                [*recording_label(raw), len(raw.times), float(raw.get_data().sum())]
+                for raw in train_data
+            ]
         key = {
             "params": {k: v for k, v in pre.get_params().items() if k not in ("device", "verbose")},
-            "recordings": [
-                [*recording_label(raw), len(raw.times), float(raw.get_data().sum())]
-                for raw in train_raws
-            ],
+            "recordings": data,
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
         return Path(self.args.pretrained_cache) / f"{self.windows.window_s:g}s-{digest[:16]}"
@@ -129,9 +157,11 @@ def run_one(ctx, model, fraction, fold_i, test_subjects) -> dict:
     lab = labelled_subjects(ctx.train_subjects, fraction, args.seed, fold_i)
     train = np.flatnonzero(np.isin(w.groups, lab))
     test = np.flatnonzero(np.isin(w.groups, test_subjects))
+    name, calibrated = base_model(model)
+    ctx.calibrated, ctx.groups_train, ctx.groups_test = calibrated, w.groups[train], w.groups[test]
     row = {
         "model": model,
-        "model_label": MODEL_LABELS[model],
+        "model_label": model_label(model),
         "window_s": w.window_s,
         "overlap_s": w.overlap_s,
         "label_fraction": fraction,
@@ -144,18 +174,18 @@ def run_one(ctx, model, fraction, fold_i, test_subjects) -> dict:
         "n_test_windows": len(test),
         "device": args.device,
         "seed": args.seed,
-        "settings": json.dumps(model_settings(model, args)),
+        "settings": json.dumps(model_settings(name, args, calibrated)),
         "pretrain_seconds": "",
         "error": "",
     }
     try:
-        if model in PRETRAINED_MODELS:
+        if name in PRETRAINED_MODELS:
             ctx.pretrainer()  # timed apart from the supervised fit
             row["pretrain_seconds"] = round(ctx.pretrain_seconds, 2)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            predict = FITTERS[model](ctx, w.X[train], w.y[train], w.X[test])
+            predict = FITTERS[name](ctx, w.X[train], w.y[train], w.X[test])
             row["fit_seconds"] = round(time.perf_counter() - t0, 2)
             y_pred, score = predict()
         from sklearn.metrics import balanced_accuracy_score, roc_auc_score
@@ -178,11 +208,14 @@ def fractions_for(model: str, window_s: float, args) -> list[float]:
 
 
 def planned_runs(args, window_s: float) -> list[tuple[str, float]]:
-    """The (model, label fraction) pairs a run scores on every fold of ``window_s``."""
+    """The (model, label fraction) pairs a run scores on every fold of ``window_s``; a
+    model run under the calibrated protocol is named ``<model>+calibrated``."""
+    suffixes = ["" if p == "none" else CALIBRATED for p in args.protocols]
     return [
-        (model, fraction)
+        (model + suffix, fraction)
         for model in args.models
         if not skipped(model, window_s, args.skip)
+        for suffix in suffixes
         for fraction in fractions_for(model, window_s, args)
     ]
 
