@@ -41,8 +41,8 @@ Protocols (``--protocols``, both by default; a model run under the second is nam
   the identity). Labels are never used for the calibration.
 
 Without calibration, every deep model gets the same input: per-window, per-channel robust
-scaling (subtract the median over time, divide by the interquartile range), i.e. the EEGM2 estimators' default
-``scaling="robust"``, applied to the braindecode models with
+scaling (subtract the median over time, divide by the interquartile range), i.e. the
+EEGM2 estimators' default ``scaling="robust"``, applied to the braindecode models with
 ``eegm2_sklearn.data.scale_windows``. It makes the unit (volts) irrelevant
 and needs no state across windows, unlike exponential moving standardisation, which would
 have to run on the continuous recordings before windowing. Class imbalance (about 3 rest
