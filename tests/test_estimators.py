@@ -372,3 +372,14 @@ def test_cross_validation_with_a_fitted_pretrainer(pretrainer, small):
         pretrained=pretrainer, head="pool", max_epochs=1, random_state=0, batch_size=32
     ).fit(epochs, y)
     np.testing.assert_array_equal(frozen.predict_proba(epochs[:5]), plain.predict_proba(epochs[:5]))
+
+
+@pytest.mark.parametrize("y", [[0, "a"] * 8, [1, "1", 2, "2"] * 4])
+def test_labels_mixing_strings_and_numbers_are_refused(y):
+    X = np.random.default_rng(0).standard_normal((16, 3, 32)).astype("float32")
+    with pytest.raises(ValueError, match="mixes strings and numbers.*same type"):
+        EEGM2Classifier(max_epochs=1, verbose=0, **TINY).fit(X, y)
+    same_type = [str(v) for v in y]  # all strings: a valid (if merged) labelling
+    assert set(EEGM2Classifier(max_epochs=1, verbose=0, **TINY).fit(X, same_type).classes_) <= {
+        "0", "a", "1", "2"
+    }  # fmt: skip

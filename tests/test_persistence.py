@@ -14,6 +14,7 @@ from eegm2_sklearn.training.persistence import (
     WEIGHTS_NAME,
     PretrainedNotFoundError,
     check_state_dict_compatible,
+    file_sha256,
     load_pretrained,
     save_pretrained,
 )
@@ -42,6 +43,7 @@ def test_round_trip_keeps_weights_and_config(tmp_path, state_dict):
         **CONFIG,
         "eegm2_sklearn_version": eegm2_sklearn.__version__,
         "format_version": FORMAT_VERSION,
+        "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
     }
 
 
@@ -49,7 +51,9 @@ def test_config_json_is_sorted_and_indented(tmp_path, state_dict):
     save_pretrained(tmp_path, state_dict, {"b": 1, "a": 2})
     text = (tmp_path / CONFIG_NAME).read_text()
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=2) + "\n"
-    assert list(json.loads(text)) == ["a", "b", "eegm2_sklearn_version", "format_version"]
+    assert list(json.loads(text)) == [
+        "a", "b", "eegm2_sklearn_version", "format_version", "weights_sha256"
+    ]  # fmt: skip
 
 
 def test_numpy_tuple_and_path_values_are_stored_as_json(tmp_path, state_dict):
@@ -150,8 +154,86 @@ def test_format_version_too_new(tmp_path, state_dict):
 def test_damaged_weights(tmp_path, state_dict):
     save_pretrained(tmp_path, state_dict, CONFIG)
     (tmp_path / WEIGHTS_NAME).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        load_pretrained(tmp_path)
+    # a folder saved before checksums were written: safetensors itself refuses the file
+    config = json.loads((tmp_path / CONFIG_NAME).read_text())
+    del config["weights_sha256"]
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="Cannot read the weights"):
         load_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["one bit", "16 bytes of 0xFF"])
+def test_a_changed_byte_is_caught_by_the_checksum(tmp_path, state_dict, damage):
+    save_pretrained(tmp_path, state_dict, CONFIG)
+    data = bytearray((tmp_path / WEIGHTS_NAME).read_bytes())
+    end = len(data) - 8  # inside the tensor data, after the header
+    if damage == "one bit":
+        data[end] ^= 0x01
+    else:
+        data[end - 16 : end] = b"\xff" * 16
+    (tmp_path / WEIGHTS_NAME).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        load_pretrained(tmp_path)
+
+
+def test_non_finite_weights_are_refused(tmp_path, state_dict):
+    bad = {**state_dict, "0.weight": torch.full_like(state_dict["0.weight"], float("nan"))}
+    save_pretrained(tmp_path, bad, CONFIG)
+    with pytest.raises(ValueError, match=r"NaN or infinite weights \(0.weight\)"):
+        load_pretrained(tmp_path)
+
+
+def _fail():
+    def raise_(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    return raise_
+
+
+@pytest.mark.parametrize("write", ["weights", "config", "swap"])
+def test_a_failed_write_leaves_the_previous_model_whole(tmp_path, state_dict, monkeypatch, write):
+    import eegm2_sklearn.training.persistence as persistence
+
+    folder = tmp_path / "model"
+    save_pretrained(folder, state_dict, CONFIG)
+    (folder / "notes.txt").write_text("kept")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    other = {k: torch.ones(2, 8) for k in ("a", "b")}  # another network, another config
+    if write == "weights":
+        monkeypatch.setattr(persistence, "save_file", _fail())
+    elif write == "config":
+        monkeypatch.setattr(Path, "write_text", _fail())
+    else:  # the second rename (new folder into place) fails
+        calls = []
+        real = persistence.os.replace
+
+        def replace(src, dst):
+            calls.append(src)
+            if len(calls) == 2:
+                raise OSError(5, "Input/output error")
+            return real(src, dst)
+
+        monkeypatch.setattr(persistence.os, "replace", replace)
+    with pytest.raises(OSError):
+        save_pretrained(folder, other, {"n_chans": 8})
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    weights, config = load_pretrained(folder)
+    assert config["n_chans"] == 3 and weights.keys() == state_dict.keys()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+
+
+def test_saving_again_replaces_both_files_and_keeps_other_files(tmp_path, state_dict):
+    folder = tmp_path / "model"
+    save_pretrained(folder, state_dict, CONFIG)
+    (folder / "notes.txt").write_text("kept")
+    save_pretrained(folder, {"w": torch.zeros(3)}, {"n_chans": 8})
+    weights, config = load_pretrained(folder)
+    assert list(weights) == ["w"] and config["n_chans"] == 8
+    assert (folder / "notes.txt").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_check_state_dict_compatible(state_dict):

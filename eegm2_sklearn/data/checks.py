@@ -8,6 +8,7 @@ traceback for a mistake in their data. The window-length check is the network's 
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "check_channels",
     "check_classification_y",
     "check_finite",
+    "check_label_types",
     "check_n_chans",
     "check_n_times",
     "check_not_empty",
@@ -264,6 +266,44 @@ def check_y_length(n_epochs: int, y: Any) -> np.ndarray:
             "epoch. Check that X and y were selected with the same indices."
         )
     return y
+
+
+def check_label_types(y) -> None:
+    """Refuse labels that mix strings and numbers, as scikit-learn does.
+
+    ``np.asarray([0, "a"])`` turns ``0`` into ``"0"`` and ``[1, "1"]`` into one class: the
+    labels given would not be the labels predicted.
+
+    Examples
+    --------
+    >>> check_label_types(["rest", "task"])
+    >>> try:
+    ...     check_label_types([0, "a"])
+    ... except ValueError as err:
+    ...     print(str(err)[:44])
+    y mixes strings and numbers (e.g. 'a' and 0)
+    """
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return
+    try:
+        values = list(y)
+    except TypeError:
+        return
+    text = next((v for v in values if isinstance(v, (str, np.str_))), None)
+    number = next(
+        (
+            v
+            for v in values
+            if isinstance(v, (numbers.Number, np.number)) and not isinstance(v, bool)
+        ),
+        None,
+    )
+    if text is not None and number is not None:
+        raise ValueError(
+            f"y mixes strings and numbers (e.g. {text!r} and {number!r}): they would be "
+            "compared as strings, so 1 and '1' would become one class and 0 would come back "
+            "as '0'. Give every label the same type (all strings or all numbers)."
+        )
 
 
 def check_classification_y(y: np.ndarray) -> np.ndarray:

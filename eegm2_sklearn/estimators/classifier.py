@@ -13,7 +13,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.dataset import Dataset
 
 from ..data import EEGArray
-from ..data.checks import check_channels, check_classification_y, check_window_length
+from ..data.checks import (
+    check_channels,
+    check_classification_y,
+    check_label_types,
+    check_window_length,
+)
 from ..models import EEGM2Net, load_backbone_weights
 from ..training import ClassificationNet
 from .base import EEGM2Base
@@ -200,6 +205,8 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         """
         self._validate_params()
         self._device()  # joins torchrun's process group, if any
+        if y is not None:
+            check_label_types(y)
         data = self._to_data(X, y)
         if data.y is None:
             raise ValueError(

@@ -3,14 +3,22 @@
 ``model.safetensors`` holds the network's state dict (safetensors format: no pickle, so
 loading a downloaded folder runs no code). ``config.json`` holds whatever the estimator needs
 to rebuild the network (hyper-parameters, ``n_chans``, ``sfreq``, channel names, scaling)
-plus two keys written here: ``"eegm2_sklearn_version"`` (the writer's package version) and
-``"format_version"`` (the layout of the folder, :data:`FORMAT_VERSION`).
+plus keys written here: ``"eegm2_sklearn_version"`` (the writer's package version),
+``"format_version"`` (the layout of the folder, :data:`FORMAT_VERSION`) and
+``"weights_sha256"`` (the checksum of ``model.safetensors``, verified on load).
+
+Saving is all or nothing: both files are written into a temporary folder beside the target,
+which then takes the target's place, so a failure at any write (a full disk, a kill) leaves
+the previous model whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,7 +87,8 @@ def save_pretrained(
     ----------
     path : str or os.PathLike
         Folder to write; created with its parents if needed. Existing
-        ``model.safetensors`` and ``config.json`` in it are overwritten.
+        ``model.safetensors`` and ``config.json`` in it are replaced together (other files
+        in it are kept); if any write fails, the folder is left as it was.
     state_dict : dict of str to torch.Tensor
         The network's weights; stored as contiguous CPU tensors (tied tensors are copied).
     config : dict
@@ -117,12 +126,61 @@ def save_pretrained(
     config = _to_json(dict(config), "")
     config["eegm2_sklearn_version"] = _package_version()
     config["format_version"] = FORMAT_VERSION
-    text = json.dumps(config, sort_keys=True, indent=2) + "\n"
 
-    path.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
-    (path / CONFIG_NAME).write_text(text, encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        tmp.mkdir()
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        config["weights_sha256"] = file_sha256(tmp / WEIGHTS_NAME)
+        text = json.dumps(config, sort_keys=True, indent=2) + "\n"
+        (tmp / CONFIG_NAME).write_text(text, encoding="utf-8")
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = f.write_bytes(b"abc")
+    >>> file_sha256(f)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Put the complete folder ``new`` at ``path``; files of ``path`` that ``new`` lacks stay.
+
+    A new target is one rename. An existing one is renamed aside first and removed only
+    once ``new`` is in place, so at every moment the old model or the new one is whole.
+    """
+    if not path.exists():
+        os.replace(new, path)
+        return
+    for item in path.iterdir():  # keep what else the folder holds (notes, metrics, ...)
+        if item.name not in (WEIGHTS_NAME, CONFIG_NAME) and not (new / item.name).exists():
+            copy = shutil.copytree if item.is_dir() else shutil.copy2
+            copy(item, new / item.name)
+    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)  # put the previous model back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_pretrained(
@@ -151,7 +209,8 @@ def load_pretrained(
         ``ValueError``).
     ValueError
         ``config.json`` is not valid JSON or not an eegm2_sklearn config, its
-        ``format_version`` is newer than this package reads, or the weights are unreadable.
+        ``format_version`` is newer than this package reads, the weights file does not
+        match the checksum saved beside it, or the weights are unreadable or not finite.
 
     Examples
     --------
@@ -209,6 +268,14 @@ def load_pretrained(
         )
 
     weights_file = path / WEIGHTS_NAME
+    expected = config.get("weights_sha256")
+    if expected is not None and file_sha256(weights_file) != expected:
+        raise ValueError(
+            f"{str(weights_file)!r} does not match the checksum that {CONFIG_NAME} recorded "
+            "when it was saved: the file was changed or damaged after saving (or the two "
+            "files come from different saves). Save the model again, or restore the folder "
+            "from a copy."
+        )
     try:
         state_dict = load_file(str(weights_file), device=str(device))
     except (SafetensorError, OSError) as err:
@@ -216,6 +283,15 @@ def load_pretrained(
             f"Cannot read the weights in {str(weights_file)!r} ({err}). The file is damaged "
             "or not a safetensors file; save the model again with save_pretrained."
         ) from err
+    bad = [
+        name for name, t in state_dict.items() if t.is_floating_point() and not t.isfinite().all()
+    ]
+    if bad:
+        raise ValueError(
+            f"{str(weights_file)!r} holds NaN or infinite weights ({', '.join(bad[:5])}"
+            f"{', ...' if len(bad) > 5 else ''}); a model trained to non-finite weights cannot "
+            "be used. Train again (lower lr, keep gradient clipping), or load another folder."
+        )
     return state_dict, config
 
 
