@@ -2,8 +2,8 @@
 
 Real EEG comes from the EEGMAT folder named by the environment variable ``EEGM2_DATA``,
 else ``../shared/data/eegmat`` beside the repository; tests that need it are skipped when
-the folder is absent. Fixtures are session-scoped and cached: do not modify what they
-return in place (copy first).
+the folder is absent, and fail when the environment variable ``CI`` is set. Fixtures are
+session-scoped and cached: do not modify what they return in place (copy first).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ def eegmat_path() -> Path:
     env = os.environ.get("EEGM2_DATA")
     path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data" / "eegmat"
     if not (path / "Subject00_1.edf").is_file():
+        if os.environ.get("CI"):  # CI has the data beside the repository: never skip there
+            pytest.fail(f"CI=true but the EEGMAT data are not in {path}; set EEGM2_DATA.")
         pytest.skip(
             f"EEGMAT data not found in {path}: set EEGM2_DATA to a folder holding "
             "SubjectNN_1.edf / SubjectNN_2.edf (PhysioNet eegmat 1.0.0)."

@@ -18,8 +18,9 @@ import _scale_out_worker as worker
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
-from eegm2_sklearn import EEGM2Pretrainer
+from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
 from eegm2_sklearn.estimators import NonFiniteLossError
 
 WORKER = Path(__file__).with_name("_scale_out_worker.py")
@@ -87,11 +88,12 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_is_identical(reference, tmp_pa
 
 def test_sigint_raises_keyboardinterrupt_after_checkpoint(reference, tmp_path, monkeypatch):
     ckpt = tmp_path / "ckpt"
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
     monkeypatch.setenv("EEGM2_TEST_KILL", "2:5:INT")
     with pytest.raises(KeyboardInterrupt, match="epoch 2, after batch 5"):
         run_here(tmp_path / "a.pt", "--ckpt", str(ckpt))
     monkeypatch.delenv("EEGM2_TEST_KILL")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is before  # the handler fit found is restored
     resumed = run_here(tmp_path / "b.pt", "--ckpt", str(ckpt), "--resume")
     assert_same_weights(resumed, reference)
 
@@ -183,3 +185,44 @@ def test_stale_temporary_folders_are_cleaned(tmp_path):
     (ckpt / "epoch00009").mkdir()  # a checkpoint the pointer never named
     EEGM2Pretrainer(max_epochs=1, checkpoint_dir=ckpt, **TINY).fit(X)
     assert sorted(p.name for p in ckpt.iterdir()) == ["epoch00001", "latest.json"]
+
+
+@pytest.mark.parametrize("problem", ["a file", "unwritable"])
+def test_a_checkpoint_dir_that_cannot_hold_checkpoints_fails_before_training(tmp_path, problem):
+    import os
+
+    if problem == "a file":
+        target = tmp_path / "ckpt"
+        target.write_text("not a folder")
+        match = "cannot hold checkpoints.*is a file"
+    else:
+        if os.geteuid() == 0:  # root writes anywhere: make the parent a file instead
+            (tmp_path / "parent").write_text("")
+            target = tmp_path / "parent" / "ckpt"
+        else:
+            (tmp_path / "ro").mkdir(mode=0o500)
+            target = tmp_path / "ro" / "ckpt"
+        match = "cannot hold checkpoints"
+    trained = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            trained.append(len(net.history))
+
+    with pytest.raises(ValueError, match=match):
+        EEGM2Pretrainer(checkpoint_dir=target, callbacks=[Spy()], max_epochs=2, **TINY).fit(X)
+    assert trained == []  # no epoch was spent
+
+
+def test_resume_refuses_a_changed_loss_or_head(tmp_path):
+    ckpt = tmp_path / "pre"
+    EEGM2Pretrainer(checkpoint_dir=ckpt, max_epochs=1, **TINY).fit(X)
+    with pytest.raises(ValueError, match=r"alpha=1\.0.*alpha=0\.5"):
+        EEGM2Pretrainer(checkpoint_dir=ckpt, resume=True, alpha=0.5, max_epochs=1, **TINY).fit(X)
+    y = np.array([0, 1] * 12)
+    ckpt = tmp_path / "clf"
+    EEGM2Classifier(checkpoint_dir=ckpt, max_epochs=1, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="finetune='full'.*finetune='frozen'"):
+        EEGM2Classifier(
+            checkpoint_dir=ckpt, resume=True, finetune="frozen", max_epochs=1, **TINY
+        ).fit(X, y)

@@ -22,6 +22,7 @@ from ..data import EEGArray, scale_windows, to_eeg_array
 from ..data.checks import check_channels, check_sfreq
 from ..training import (
     batched_inference,
+    check_checkpoint_dir,
     distributed,
     fit_net,
     make_net,
@@ -86,6 +87,8 @@ class EEGM2Base(BaseEstimator):
                 "checkpoint_dir is None; set checkpoint_dir to the folder of the run to "
                 "continue."
             )
+        if getattr(self, "checkpoint_dir", None) is not None and distributed.is_main_process():
+            check_checkpoint_dir(self.checkpoint_dir)
 
     def _to_data(self, X, y=None, *, allow_raw: bool = False) -> EEGArray:
         """Every input of fit/predict/transform passes here (one hook to override)."""

@@ -8,7 +8,12 @@ parameter rules live in :mod:`eegm2_sklearn.estimators`.
 from . import distributed
 from .allocator import tune_cpu_allocator
 from .callbacks import CSVLogger, training_callbacks
-from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint, read_latest
+from .checkpoint import (
+    ResumableCheckpoint,
+    ResumeFromCheckpoint,
+    check_checkpoint_dir,
+    read_latest,
+)
 from .device import is_device, resolve_device
 from .fit import batched_inference, checkpoint_note, fit_net, training_seed
 from .interrupts import TrainingInterrupted
@@ -34,6 +39,7 @@ __all__ = [
     "ResumeFromCheckpoint",
     "TrainingInterrupted",
     "batched_inference",
+    "check_checkpoint_dir",
     "checkpoint_note",
     "distributed",
     "epoch_permutation",

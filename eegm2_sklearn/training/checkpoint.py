@@ -149,6 +149,38 @@ def _restore_callbacks(net, states: dict[str, Any]) -> None:
                 cb.best_score_ = min(values) if cb.lower_is_better else max(values)
 
 
+def check_checkpoint_dir(dirname) -> None:
+    """Make sure checkpoints can be written to ``dirname`` before any training is spent.
+
+    Creates the folder if needed and writes (then removes) a probe file in it.
+
+    Raises
+    ------
+    ValueError
+        When ``dirname`` is a file, cannot be created, or is not writable; the message
+        names the folder and the reason.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_checkpoint_dir(tempfile.mkdtemp())
+    """
+    root = Path(dirname)
+    try:
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(f"{os.fspath(root)!r} is a file")
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=root)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(
+            f"checkpoint_dir={os.fspath(dirname)!r} cannot hold checkpoints ({err}); "
+            "checked before training so that no epoch is lost. Choose a folder you can "
+            "write to, or checkpoint_dir=None."
+        ) from err
+
+
 class ResumableCheckpoint(Checkpoint):
     """skorch Checkpoint that writes the whole training state atomically.
 
