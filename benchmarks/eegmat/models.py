@@ -81,16 +81,6 @@ def fit_bandpower(ctx, X_tr, y_tr, X_te):
     return _linear(F_tr, y_tr, F_te)
 
 
-def _riemann_mean_and_invsqrt():
-    try:  # pyRiemann >= 0.12
-        from pyriemann.geometry.base import invsqrtm
-        from pyriemann.geometry.mean import mean_riemann
-    except ImportError:
-        from pyriemann.utils.base import invsqrtm
-        from pyriemann.utils.mean import mean_riemann
-    return mean_riemann, invsqrtm
-
-
 def band_covariances(X: np.ndarray) -> list[np.ndarray]:
     """OAS covariances (in uV^2) of the windows band-passed to each of RIEMANN_BANDS."""
     from mne.filter import filter_data
@@ -106,12 +96,13 @@ def band_covariances(X: np.ndarray) -> list[np.ndarray]:
 
 def recentre(covs: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Each subject's covariances moved so that their Riemannian mean is the identity."""
-    mean_riemann, invsqrtm = _riemann_mean_and_invsqrt()
+    from eegm2_sklearn.data import whitening_matrix
+
     out = np.empty_like(covs)
     for g in np.unique(groups):
         rows = groups == g
-        W = invsqrtm(mean_riemann(covs[rows]))
-        out[rows] = W @ covs[rows] @ W
+        W = whitening_matrix(covs[rows], "riemann")
+        out[rows] = W @ covs[rows] @ W.T
     return out
 
 

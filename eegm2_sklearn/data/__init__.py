@@ -10,7 +10,7 @@ NumPy, MNE and braindecode, never skorch or the estimators.
 """
 
 from .alignment import METHODS as ALIGNMENT_METHODS
-from .alignment import Alignment, align_by_group, fit_alignment
+from .alignment import Alignment, align_by_group, fit_alignment, whitening_matrix
 from .braindecode_inputs import stack_braindecode
 from .checks import MIN_N_TIMES
 from .eeg_array import EEGArray
@@ -44,5 +44,6 @@ __all__ = [
     "stream_windows",
     "to_eeg_array",
     "validate_eeg_array",
+    "whitening_matrix",
     "window_raws",
 ]

@@ -38,9 +38,7 @@ def _pyriemann():
     except ImportError:  # pyRiemann < 0.12
         from pyriemann.utils.base import invsqrtm
         from pyriemann.utils.mean import mean_riemann
-    from pyriemann.estimation import Covariances
-
-    return Covariances, invsqrtm, mean_riemann
+    return invsqrtm, mean_riemann
 
 
 @dataclass(frozen=True)
@@ -105,19 +103,47 @@ def fit_alignment(X: np.ndarray, method: str = "euclidean") -> Alignment:
         q25, median, q75 = np.percentile(flat, [25, 50, 75], axis=1)
         iqr = q75 - q25
         return Alignment(method, len(X), center=median, scale=np.where(iqr > 0, iqr, 1.0))
-    Covariances, invsqrtm, mean_riemann = _pyriemann()
+    from pyriemann.estimation import Covariances
+
     # one window's covariance can be (nearly) singular (EEGMAT's are, after its ICA
     # cleaning); the Riemannian mean of such matrices inherits a near-zero eigenvalue that
     # the whitening would blow up, so that method shrinks each one (OAS) first
     estimator = "cov" if method == "euclidean" else "oas"
     covs = Covariances(estimator=estimator).fit_transform(X)
+    return Alignment(method, len(X), matrix=whitening_matrix(covs, method))
+
+
+def whitening_matrix(covs: np.ndarray, method: str = "euclidean") -> np.ndarray:
+    """``W`` such that ``W @ mean(covs) @ W.T`` is the identity.
+
+    Parameters
+    ----------
+    covs : ndarray, shape (n, n_channels, n_channels)
+        Covariance matrices of one subject's windows.
+    method : {"euclidean", "riemann"}
+        The arithmetic mean, or the Riemannian (affine-invariant) mean.
+
+    Returns
+    -------
+    W : ndarray, shape (n_channels, n_channels)
+        The inverse square root of the mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> covs = np.stack([np.diag([1.0, 4.0]), np.diag([1.0, 16.0])])
+    >>> np.round(whitening_matrix(covs, "riemann"), 3)  # Riemannian mean diag(1, 8)
+    array([[1.   , 0.   ],
+           [0.   , 0.354]])
+    """
+    invsqrtm, mean_riemann = _pyriemann()
     # EEG in volts has covariances near 1e-10: on a unit scale the Riemannian mean's
     # iteration converges (its tolerance is absolute), and a ridge keeps the inverse of a
     # flat or duplicated channel finite
     unit = np.trace(covs.mean(axis=0)) / covs.shape[1]
     covs = covs / unit + 1e-10 * np.eye(covs.shape[1])
     mean = covs.mean(axis=0) if method == "euclidean" else mean_riemann(covs)
-    return Alignment(method, len(X), matrix=invsqrtm(mean) / np.sqrt(unit))
+    return invsqrtm(mean) / np.sqrt(unit)
 
 
 def align_by_group(

@@ -8,7 +8,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..data import epochs_list_to_epochs
 from ..data.alignment import METHODS, align_by_group
+from ..data.checks import check_3d, check_finite
 from ..validation import check_option
 
 __all__ = ["SubjectAlign"]
@@ -93,7 +95,7 @@ class SubjectAlign(TransformerMixin, BaseEstimator):
         """``(array, groups, epochs or None)`` of any accepted input."""
         epochs = None
         if isinstance(X, (list, tuple)) and X and isinstance(X[0], mne.BaseEpochs):
-            X = mne.concatenate_epochs(list(X), verbose="error")
+            X = epochs_list_to_epochs(X)  # what cross-validation makes of an Epochs
         if isinstance(X, mne.BaseEpochs):
             epochs = X
             if groups is None:
@@ -107,19 +109,14 @@ class SubjectAlign(TransformerMixin, BaseEstimator):
                     "per window> with an array, or mne.Epochs whose metadata has a "
                     f"{self.by!r} column."
                 )
-        if data.ndim != 3:
-            raise ValueError(
-                f"SubjectAlign takes windows of shape (n_windows, n_channels, n_times); got "
-                f"an array of shape {data.shape}."
-            )
+        check_3d(data)
         groups = np.asarray(groups)
         if groups.shape != (len(data),):
             raise ValueError(
                 f"groups must give one subject per window: {len(data)} windows but groups "
                 f"has shape {groups.shape}."
             )
-        if not np.isfinite(data).all():
-            raise ValueError("X holds NaN or infinite values; SubjectAlign needs finite EEG.")
+        check_finite(data)
         if self.method == "riemann" and data.shape[2] <= data.shape[1]:
             raise ValueError(
                 f"method='riemann' needs windows longer than the channel count (full-rank "
