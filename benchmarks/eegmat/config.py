@@ -227,6 +227,13 @@ _option(
     "absolute power; the braindecode models always use 'robust'",
 )
 _option("--precision", default="32", choices=["32", "bf16"], help="EEGM2 precision")
+_option(
+    "--eegm2-backend",
+    default="auto",
+    choices=["auto", "torch", "mamba_ssm"],
+    help="EEGM2's scan: 'torch' skips the minutes that mamba-ssm's Triton kernels take to "
+    "compile in every worker process",
+)
 _option("--batch-size", type=int, default=64)
 _option("--n-folds", type=int, default=6)
 _option(

@@ -199,6 +199,7 @@ def eegm2_common(args, calibrated: bool = False) -> dict:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        backend=args.eegm2_backend,
         random_state=args.seed,
         verbose=0,
     )
@@ -286,6 +287,7 @@ def _settings(name: str, args, calibrated: bool) -> dict:
         **eegm2_sizes(args),
         "batch_size": args.batch_size,
         "precision": args.precision,
+        "backend": args.eegm2_backend,
         "scaling": "euclidean alignment" if calibrated else args.eegm2_scaling,
     }
     if name != "eegm2-probe":
