@@ -9,6 +9,7 @@ steps. Configurations (``--configs``; default: all that can run here):
 ``eegm2-mamba_ssm-{fp32,bf16}``  EEGM2, mamba-ssm's Triton scan (CUDA only)
 ``eegm2-torch-{fp32,bf16}``      EEGM2, the pure-PyTorch chunked scan
 ``...-ckpt``                     the same with activation checkpointing of the Mamba blocks
+``...-compile``                  the same under ``torch.compile`` (after ``-ckpt`` if both)
 ``attention-{fp32,bf16}``        the same U-Net with 4-head attention (paper ablation S5),
                                  ``scaled_dot_product_attention`` with its fast kernels ON
 ==============================  ===========================================================
@@ -76,6 +77,8 @@ ALL_CONFIGS = [
     "eegm2-mamba_ssm-fp32-ckpt",
     "eegm2-torch-fp32-ckpt",
     "attention-fp32",
+    "eegm2-torch-bf16-compile",
+    "eegm2-mamba_ssm-bf16-compile",
 ]
 # Ratios are taken to the first of these that ran (fast attention; fp32 on CPUs).
 REFERENCES = ["attention-bf16", "attention-fp32"]
@@ -85,6 +88,7 @@ FIELDS = [
     "backend",
     "precision",
     "checkpointing",
+    "compiled",
     "n_times",
     "batch",
     "status",
@@ -100,8 +104,11 @@ FIELDS = [
 
 
 def parse_config(name: str) -> dict:
-    """``eegm2-torch-bf16-ckpt`` -> model, backend, precision, checkpointing."""
+    """``eegm2-torch-bf16-ckpt`` -> model, backend, precision, checkpointing, compiled."""
     parts = name.split("-")
+    compiled = parts[-1] == "compile"
+    if compiled:
+        parts = parts[:-1]
     ckpt = parts[-1] == "ckpt"
     if ckpt:
         parts = parts[:-1]
@@ -115,7 +122,9 @@ def parse_config(name: str) -> dict:
         raise ValueError(f"precision must be fp32 or bf16 in {name!r}")
     if backend not in ("torch", "mamba_ssm", "sdpa"):
         raise ValueError(f"backend must be torch or mamba_ssm in {name!r}")
-    return dict(model=model, backend=backend, precision=precision, checkpointing=ckpt)
+    return dict(
+        model=model, backend=backend, precision=precision, checkpointing=ckpt, compiled=compiled
+    )
 
 
 def build_model(cfg: dict, n_chans: int, device: torch.device) -> torch.nn.Module:
@@ -123,7 +132,8 @@ def build_model(cfg: dict, n_chans: int, device: torch.device) -> torch.nn.Modul
         model = EEGM2Attention(n_chans=n_chans, checkpointing=cfg["checkpointing"])
     else:
         model = EEGM2(n_chans=n_chans, backend=cfg["backend"], checkpointing=cfg["checkpointing"])
-    return model.to(device).train()
+    model = model.to(device).train()
+    return torch.compile(model) if cfg["compiled"] else model
 
 
 class PeakMemory:
@@ -221,6 +231,10 @@ def fmt(v: float, spec: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
+def _order(config: str) -> int:
+    return ALL_CONFIGS.index(config) if config in ALL_CONFIGS else len(ALL_CONFIGS)
+
+
 def print_table(rows: list[dict]) -> None:
     """Markdown table: time, peak memory and their ratios to attention-bf16 at the same T."""
     present = {r["config"] for r in rows if r["status"] == "ok"}
@@ -231,7 +245,7 @@ def print_table(rows: list[dict]) -> None:
         f"| memory / {reference} |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in sorted(rows, key=lambda r: (r["n_times"], ALL_CONFIGS.index(r["config"]))):
+    for r in sorted(rows, key=lambda r: (r["n_times"], _order(r["config"]))):
         if r["status"] != "ok":
             print(f"| {r['config']} | {r['n_times']} | {r['batch']} | {r['status']} | | | |")
             continue
@@ -270,7 +284,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for config in ALL_CONFIGS:
+    for config in sorted({r["config"] for r in rows}, key=_order):
         pts = sorted(
             (r for r in rows if r["config"] == config and r["status"] == "ok"),
             key=lambda r: r["n_times"],
