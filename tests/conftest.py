@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +43,11 @@ def eegmat_epochs_small(eegmat_path):
 
     raws = fetch_eegmat(subjects=[0, 1, 2, 3], path=eegmat_path, download=False, verbose=False)
     return make_eegmat_epochs(raws, window_seconds=4.0, sfreq=128.0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def eegmat_two_subjects(eegmat_epochs_small):
+    """``(epochs, y, groups)`` of subjects 0 and 1 only (about 120 windows), copied once."""
+    epochs, y, groups = eegmat_epochs_small
+    keep = np.isin(groups, np.unique(groups)[:2])
+    return epochs[np.flatnonzero(keep)].copy(), y[keep], groups[keep]
