@@ -2,7 +2,8 @@
 
 Real EEG comes from the EEGMAT folder named by the environment variable ``EEGM2_DATA``,
 else ``../shared/data/eegmat`` beside the repository; tests that need it are skipped when
-the folder is absent, and fail when the environment variable ``CI`` is set. Fixtures are
+the folder is absent, and fail when the environment variable ``CI`` is set (to anything but
+an empty value, ``0``, ``false`` or ``no``; ``tests/test_real_data_fixture.py``). Fixtures are
 session-scoped and cached: do not modify what they return in place (copy first).
 """
 
@@ -17,13 +18,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def running_in_ci() -> bool:
+    """``CI`` is set to anything but an empty, ``0``, ``false`` or ``no`` value."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 @pytest.fixture(scope="session")
 def eegmat_path() -> Path:
     """Folder holding the EEGMAT EDF files (``SubjectNN_1.edf``, ``SubjectNN_2.edf``)."""
     env = os.environ.get("EEGM2_DATA")
     path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data" / "eegmat"
     if not (path / "Subject00_1.edf").is_file():
-        if os.environ.get("CI"):  # CI has the data beside the repository: never skip there
+        if running_in_ci():  # CI has the data beside the repository: never skip there
             pytest.fail(f"CI=true but the EEGMAT data are not in {path}; set EEGM2_DATA.")
         pytest.skip(
             f"EEGMAT data not found in {path}: set EEGM2_DATA to a folder holding "
