@@ -1,7 +1,7 @@
 """Training runs that tests start in subprocesses (kill/resume, torchrun); not a test file.
 
 Usage: python tests/_scale_out_worker.py OUT [--ckpt DIR] [--resume] [--epochs N]
-[--files F1 F2 ...] [--classifier].
+[--files F1 F2 ...] [--classifier] [--valid FRACTION] [--patience N].
 
 Environment: ``EEGM2_TEST_KILL=EPOCH:BATCH:SIGNAL[:RANK]`` sends SIGNAL (``KILL``,
 ``TERM``, ``INT``) to this process after BATCH training batches of EPOCH (under torchrun:
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--window-seconds", type=float, default=1.0)
     parser.add_argument("--classifier", action="store_true")
     parser.add_argument("--valid", type=float, default=None)
+    parser.add_argument("--patience", type=int, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
         resume=args.resume,
         callbacks=callbacks,
         validation_split=args.valid,
+        patience=args.patience,
         verbose=1,
         **TINY,
     )

@@ -2,7 +2,8 @@
 
 Real EEG comes from the EEGMAT folder named by the environment variable ``EEGM2_DATA``,
 else ``../shared/data/eegmat`` beside the repository; tests that need it are skipped when
-the folder is absent, and fail when the environment variable ``CI`` is set. Fixtures are
+the folder is absent, and fail when the environment variable ``CI`` is set (to anything but
+an empty value, ``0``, ``false`` or ``no``; ``tests/test_real_data_fixture.py``). Fixtures are
 session-scoped and cached: do not modify what they return in place (copy first).
 """
 
@@ -11,9 +12,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def running_in_ci() -> bool:
+    """``CI`` is set to anything but an empty, ``0``, ``false`` or ``no`` value."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +29,7 @@ def eegmat_path() -> Path:
     env = os.environ.get("EEGM2_DATA")
     path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data" / "eegmat"
     if not (path / "Subject00_1.edf").is_file():
-        if os.environ.get("CI"):  # CI has the data beside the repository: never skip there
+        if running_in_ci():  # CI has the data beside the repository: never skip there
             pytest.fail(f"CI=true but the EEGMAT data are not in {path}; set EEGM2_DATA.")
         pytest.skip(
             f"EEGMAT data not found in {path}: set EEGM2_DATA to a folder holding "
@@ -42,3 +49,11 @@ def eegmat_epochs_small(eegmat_path):
 
     raws = fetch_eegmat(subjects=[0, 1, 2, 3], path=eegmat_path, download=False, verbose=False)
     return make_eegmat_epochs(raws, window_seconds=4.0, sfreq=128.0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def eegmat_two_subjects(eegmat_epochs_small):
+    """``(epochs, y, groups)`` of subjects 0 and 1 only (about 120 windows), copied once."""
+    epochs, y, groups = eegmat_epochs_small
+    keep = np.isin(groups, np.unique(groups)[:2])
+    return epochs[np.flatnonzero(keep)].copy(), y[keep], groups[keep]

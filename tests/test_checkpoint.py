@@ -98,17 +98,39 @@ def test_sigint_raises_keyboardinterrupt_after_checkpoint(reference, tmp_path, m
     assert_same_weights(resumed, reference)
 
 
-def test_classifier_with_validation_and_early_stopping_resumes_identically(tmp_path, monkeypatch):
-    args = ("--classifier", "--valid", "0.25", "--epochs", "3")
+def test_classifier_early_stopping_state_is_checkpointed_and_resumed(tmp_path, monkeypatch):
+    """Early stopping (patience 2 on the validation loss) ends the run at epoch 3 of 10.
+
+    A SIGINT in epoch 3, after one epoch without improvement, is resumed: the miss counter
+    and the best weights come back from the checkpoint, so the resumed run stops at the
+    same epoch with the same weights. The checkpoint written when early stopping ends
+    training is marked finished, and resuming it trains no further.
+    """
+    args = ("--classifier", "--valid", "0.25", "--epochs", "10", "--patience", "2")
+    ckpt = tmp_path / "ckpt"
     ref = run_here(tmp_path / "ref.pt", *args)
-    monkeypatch.setenv("EEGM2_TEST_KILL", "2:2:INT")
+    valid = [row["valid_loss"] for row in ref["history"]]
+    # measured: valid losses 0.702, 0.703, 0.720: best at epoch 1, two misses, stop after 3
+    assert len(valid) == 3 and valid.index(min(valid)) == 0
+    monkeypatch.setenv("EEGM2_TEST_KILL", "3:2:INT")
     with pytest.raises(KeyboardInterrupt):
-        run_here(tmp_path / "a.pt", *args, "--ckpt", str(tmp_path / "ckpt"))
+        run_here(tmp_path / "a.pt", *args, "--ckpt", str(ckpt))
     monkeypatch.delenv("EEGM2_TEST_KILL")
-    resumed = run_here(tmp_path / "b.pt", *args, "--ckpt", str(tmp_path / "ckpt"), "--resume")
+    latest = json.loads((ckpt / "latest.json").read_text())
+    assert (latest["epoch"], latest["partial"], latest["finished"]) == (3, True, False)
+    resumed = run_here(tmp_path / "b.pt", *args, "--ckpt", str(ckpt), "--resume")
     assert_same_weights(resumed, ref)
-    valid = [row["valid_loss"] for row in resumed["history"]]
-    assert valid == [row["valid_loss"] for row in ref["history"]]
+    assert [row["valid_loss"] for row in resumed["history"]] == valid
+    assert resumed["history"][-1]["valid_loss_best"] is False
+    # the end of training by early stopping is a finished checkpoint of the weights kept
+    latest = json.loads((ckpt / "latest.json").read_text())
+    assert (latest["epoch"], latest["partial"], latest["finished"]) == (3, False, True)
+    params = torch.load(ckpt / "epoch00003" / "params.pt", weights_only=True)
+    assert_same_weights({"state": params}, ref)
+    # a finished run resumed does not train again
+    again = run_here(tmp_path / "c.pt", *args, "--ckpt", str(ckpt), "--resume")
+    assert_same_weights(again, ref)
+    assert again["history"] == resumed["history"]
 
 
 def test_non_finite_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeypatch):

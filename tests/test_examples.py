@@ -13,6 +13,7 @@ the ones the package raises.
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -31,13 +32,13 @@ TROUBLESHOOTING = ROOT / "docs" / "user_guide" / "troubleshooting.rst"
 SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
 
 
-def _check_pretrain(ns):
+def _check_pretrain(ns, out):
     assert len(ns["pre"].history_) == ns["max_epochs"]
     assert ns["x_hat"].shape == (1, 19, 1024)
     assert np.all(np.isfinite(ns["corr"]))
 
 
-def _check_finetune_cv(ns):
+def _check_finetune_cv(ns, out):
     n = ns["n_splits"]
     assert len(ns["eegm2_scores"]) == n and len(ns["power_scores"]) == n
     # every window is predicted once, by the model of the fold that tested it
@@ -49,32 +50,65 @@ def _check_finetune_cv(ns):
         score = balanced_accuracy_score(y[test], y_pred[test])
         assert score == pytest.approx(ns["eegm2_scores"][k])
         assert set(ns["groups"][test]).isdisjoint(ns["groups"][ns["result"]["indices"]["train"][k]])
+        # the table prints each fold's two scores
+        assert re.search(
+            rf"^ +{k}  .*  {ns['eegm2_scores'][k]:.3f}  {ns['power_scores'][k]:.3f}$", out, re.M
+        )
     # each fold pretrained its own copy, on its training windows only
     pretrainers = [model[-1].pretrainer_ for model in ns["result"]["estimator"]]
     assert len({id(p) for p in pretrainers}) == n
     assert all(len(p.history_) == ns["pretrain_epochs"] for p in pretrainers)
     # calibrated band power separates the states even on the quick run's 8 subjects
     assert ns["power_scores"].mean() > 0.6
+    # the last line, which the README quotes, holds the means over the folds
+    last = out.strip().splitlines()[-1]
+    found = re.fullmatch(r"EEGM2 balanced accuracy (\d\.\d{3}), band power (\d\.\d{3})", last)
+    assert found, last
+    assert found.groups() == (
+        f"{ns['eegm2_scores'].mean():.3f}",
+        f"{ns['power_scores'].mean():.3f}",
+    )
 
 
-def _check_linear_probe(ns):
+def _check_linear_probe(ns, out):
     assert len(ns["results"]) == 3
     assert all(len(s) == ns["n_splits"] for s in ns["results"].values())
     assert ns["features"].shape == (2, 9 * 4 * 8)
+    # the frozen pretrainer was trained once, before cross-validation, never refitted
+    assert len(ns["pre"].history_) == ns["max_epochs"]
+    for name, scores in ns["results"].items():
+        assert f"{name.replace(chr(10), ' '):60s} {scores.mean():.3f}" in out
 
 
-def _check_gridsearch(ns):
-    assert ns["search"].best_params_["prep__h_freq"] in (20.0, 40.0)
+def _check_gridsearch(ns, out):
+    from sklearn.base import clone
+    from sklearn.metrics import balanced_accuracy_score
+
+    search, epochs, y, groups = ns["search"], ns["epochs"], ns["y"], ns["groups"]
+    n_candidates = int(np.prod([len(v) for v in ns["param_grid"].values()]))
+    assert len(search.cv_results_["params"]) == n_candidates >= 2
+    assert f"balanced accuracy {search.best_score_:.3f}" in out
     assert ns["proba"].shape == (3, 2)
     np.testing.assert_allclose(ns["proba"].sum(axis=1), 1.0, rtol=1e-6)
+    # the refitted pipeline resamples the 500 Hz windows itself: its classifier saw 128 Hz
+    best = search.best_estimator_
+    assert epochs.info["sfreq"] == 500.0
+    assert (best[-1].sfreq_, best[-1].n_times_) == (128.0, 512)
+    assert len(best[-1].history_) == ns["max_epochs"]
+    # a fold's score is reproducible: the best candidate refitted on the first fold
+    train, test = next(search.cv.split(np.zeros(len(y)), y, groups))
+    model = clone(ns["pipe"]).set_params(**search.best_params_)
+    model.fit([epochs[i] for i in train], y[train])
+    score = balanced_accuracy_score(y[test], model.predict([epochs[i] for i in test]))
+    assert score == search.cv_results_["split0_test_score"][search.best_index_]
 
 
-def _check_long_windows(ns):
+def _check_long_windows(ns, out):
     assert {"eegm2-mamba_ssm-bf16", "attention-bf16"} <= set(ns["results"]["config"])
     assert ns["x_hat"].shape == (1, 19, 120 * 128)
 
 
-def _check_save_load(ns):
+def _check_save_load(ns, out):
     assert ns["same"]
     assert set(ns["summary"]) == {"frozen", "full", "light"}
     s = ns["summary"]
@@ -100,7 +134,7 @@ def test_every_example_has_a_check():
 
 @pytest.mark.examples
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_example_runs_in_quick_mode(script, request, monkeypatch):
+def test_example_runs_in_quick_mode(script, request, monkeypatch, capsys):
     if "fetch_eegmat" in script.read_text():
         data = request.getfixturevalue("eegmat_path")  # skips without the data
         monkeypatch.setenv("EEGM2_DATA", str(data))
@@ -109,10 +143,11 @@ def test_example_runs_in_quick_mode(script, request, monkeypatch):
     plt.close("all")
     try:
         namespace = runpy.run_path(str(script), run_name="__main__")
+        out = capsys.readouterr().out
         figures = [plt.figure(n) for n in plt.get_fignums()]
         assert figures, f"{script.name} drew no figure"
         assert all(fig.axes for fig in figures), f"{script.name} left an empty figure"
-        CHECKS[script.stem](namespace)
+        CHECKS[script.stem](namespace, out)
     finally:
         plt.close("all")
 

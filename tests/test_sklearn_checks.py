@@ -10,6 +10,8 @@ cloning, fitting, prediction, validation messages, pickling — is the real esti
 
 import numpy as np
 import pytest
+import torch
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
@@ -61,26 +63,31 @@ _EMPTY_FEATURES = (
     "2-D '0 feature(s) (shape=(n, 0))' wording."
 )
 
-_FLOAT32_BATCHES = (
-    "Inference runs in float32 batches of batch_size windows; when the windows are reordered "
-    "the batches hold other windows, and the matrix products can round differently in the "
-    "last bit (relative differences near 1e-7, float32's resolution), while the check asks "
-    "for 1e-7 agreement. It passes on most machines and thread counts, not all."
-)
-
-#: Checks that fail (or may fail), each with its reason. Keep this short.
+#: Checks that fail, each with its reason. Keep this short.
 EXPECTED_FAILED_CHECKS = {
     "TabularEEGM2Classifier": {
         "check_n_features_in_after_fitting": _CHANNELS_NOT_FEATURES,
         "check_estimators_empty_data_messages": _EMPTY_FEATURES,
-        "check_methods_sample_order_invariance": _FLOAT32_BATCHES,
     },
     "TabularEEGM2Pretrainer": {
         "check_n_features_in_after_fitting": _CHANNELS_NOT_FEATURES,
         "check_estimators_empty_data_messages": _EMPTY_FEATURES,
-        "check_methods_sample_order_invariance": _FLOAT32_BATCHES,
     },
 }
+
+#: Inference runs in float32 batches of ``batch_size`` windows: reordered windows fall into
+#: other batches, whose matrix products may round otherwise, so methods agree to float32
+#: rounding, not to the 1e-7 that ``check_methods_sample_order_invariance`` asks for. The
+#: differences show with one thread (with two, none here). Measured over 500 orders:
+#: 1.8e-6 relative on values above 1 % of the largest (2.8e-6 on another machine), and
+#: 2.9e-7 of the largest value anywhere (``transform``; other methods agreed exactly).
+SAMPLE_ORDER_RTOL, SAMPLE_ORDER_ATOL = 1e-5, 1e-6
+
+
+def _allclose_to_float32_rounding(actual, desired, *, err_msg="", **_):
+    desired = np.asarray(desired)
+    atol = SAMPLE_ORDER_ATOL * float(np.abs(desired).max(initial=0.0))
+    np.testing.assert_allclose(actual, desired, rtol=SAMPLE_ORDER_RTOL, atol=atol, err_msg=err_msg)
 
 
 @parametrize_with_checks(
@@ -90,7 +97,19 @@ EXPECTED_FAILED_CHECKS = {
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS[type(est).__name__],
 )
-def test_sklearn_compatible(estimator, check):
+def test_sklearn_compatible(estimator, check, monkeypatch):
+    if getattr(check, "func", check).__name__ == "check_methods_sample_order_invariance":
+        # scikit-learn's check itself, with the float32 tolerance, on one thread
+        monkeypatch.setattr(
+            estimator_checks, "assert_allclose_dense_sparse", _allclose_to_float32_rounding
+        )
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            check(estimator)
+        finally:
+            torch.set_num_threads(threads)
+        return
     check(estimator)
 
 

@@ -155,9 +155,14 @@ def test_low_precision_inputs_accumulate_in_float32(dtype):
     ref = ssd_chunked_torch(*args64, 16, D=inp["D"])
     y = ssd_chunked_torch(*(a.to(dtype) for a in args64), 16, D=inp["D"].to(dtype))
     assert y.dtype == dtype
-    # the error is that of rounding the inputs and the output to `dtype`, not of accumulation
-    tol = 1e-4 if dtype == torch.float32 else 0.1
-    assert (y.double() - ref).abs().max() / ref.abs().max() < tol
+    err = ((y.double() - ref).abs().max() / ref.abs().max()).item()
+    # measured: 7.3e-8 (float32) and 3.9e-3 (bfloat16)
+    assert err < {torch.float32: 3e-7, torch.bfloat16: 2e-2}[dtype]
+    # the error is that of rounding the inputs and the output to `dtype` (the scan of the
+    # rounded inputs in float64, rounded), not of accumulation: measured 1.09x and 1.00x it
+    rounded = [a.to(dtype).double() for a in args64]
+    only_rounding = ssd_chunked_torch(*rounded, 16, D=inp["D"].to(dtype).double()).to(dtype)
+    assert err <= 3 * ((only_rounding.double() - ref).abs().max() / ref.abs().max()).item()
 
 
 def test_backend_dispatch_on_cpu():
@@ -291,4 +296,5 @@ def test_bfloat16_products_stay_close_to_float32():
     ref = ssd_chunked_torch(*args, 64, D=inp["D"])
     y = ssd_chunked_torch(*(a.bfloat16() for a in args), 64, D=inp["D"])
     assert y.dtype == torch.bfloat16
+    # measured: 6.8e-3 (4.4e-3 to 7.5e-3 over five seeds of the inputs)
     assert ((y.float() - ref).abs().max() / ref.abs().max()).item() < 3e-2
