@@ -6,7 +6,7 @@ parameter rules live in :mod:`eegm2_sklearn.estimators`.
 """
 
 from . import distributed
-from .allocator import tune_cpu_allocator
+from .allocator import ALLOCATOR_ENV, cpu_training_allocator, tune_cpu_allocator
 from .callbacks import CSVLogger, training_callbacks
 from .checkpoint import (
     ResumableCheckpoint,
@@ -28,6 +28,7 @@ from .persistence import PretrainedNotFoundError, load_pretrained, save_pretrain
 from .sampler import EpochShuffleSampler, epoch_permutation
 
 __all__ = [
+    "ALLOCATOR_ENV",
     "CSVLogger",
     "ClassificationNet",
     "EpochShuffleSampler",
@@ -41,6 +42,7 @@ __all__ = [
     "batched_inference",
     "check_checkpoint_dir",
     "checkpoint_note",
+    "cpu_training_allocator",
     "distributed",
     "epoch_permutation",
     "fit_net",

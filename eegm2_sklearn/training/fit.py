@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import distributed
+from .allocator import cpu_training_allocator
 from .checkpoint import completed_epochs, read_latest
 from .interrupts import TrainingInterrupted, deferred_interrupts, redeliver
 from .net import NonFiniteLossError
@@ -127,6 +128,7 @@ def fit_net(
         with (
             forked_global_rng(devices, enabled=seed is not None or checkpoint_dir is not None),
             deferred_interrupts(net, enabled=checkpoint_dir is not None),
+            cpu_training_allocator(enabled=str(net.device).startswith("cpu")),
         ):
             if seed is not None:
                 torch.manual_seed(seed)
