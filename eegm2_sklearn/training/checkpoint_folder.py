@@ -128,7 +128,9 @@ def write_manifest(folder: Path, record: dict[str, Any]) -> None:
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = text[0] if text else ""
+    line = line if len(line) <= 200 else line[:197] + "..."
+    return f"{type(err).__name__}: {line}".rstrip(": ")
 
 
 def _read_json(path: Path) -> Any:
