@@ -241,7 +241,11 @@ class ResumableCheckpoint(Checkpoint):
             try:
                 self._write(net, root, final, record, state, previous)
             except OSError as err:
-                kept = f"the checkpoint {previous} is kept" if previous else "none is kept yet"
+                kept = (
+                    f"the checkpoint {previous} is kept"
+                    if previous
+                    else "no checkpoint of this run was complete yet"
+                )
                 err.add_note(
                     f"Writing the checkpoint {final} failed, so training stopped; {kept}. Fix "
                     "the cause (e.g. free disk space) and fit again with resume=True to "

@@ -198,8 +198,8 @@ class WriterLock:
         if stale:
             warnings.warn(
                 f"checkpoint_dir={os.fspath(self.root)!r} was locked by {_describe(stale)}, "
-                "which is no longer running (killed before it could release the lock); "
-                "this run takes the folder over.",
+                "which is no longer running or no longer holds the lock (it ended without "
+                "releasing it, e.g. killed); this run takes the folder over.",
                 UserWarning,
                 stacklevel=4,
             )
