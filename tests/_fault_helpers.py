@@ -16,8 +16,6 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 X = np.random.default_rng(0).standard_normal((48, 4, 64)).astype("float32")
 SETTINGS = dict(
     max_epochs=4, batch_size=8, base_width=8, expand=2, headdim=8, d_state=4, mask_span=16,
@@ -72,9 +70,8 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 def subprocess_env() -> dict:
-    """Environment for a child Python that imports this checkout's package."""
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    """Environment for a child Python (conftest puts this checkout on its PYTHONPATH)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Subprocesses (test workers, torchrun) import this checkout's package, even where the
+# environment's editable install points to another checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
+)
+
 
 @pytest.fixture(scope="session")
 def eegmat_path() -> Path:

@@ -226,3 +226,13 @@ def test_a_failed_write_keeps_the_last_checkpoint_and_resume_reaches_the_same_we
     assert left - {"epoch00003"} == {"epoch00001", "epoch00002", POINTER_NAME}
     assert folder_io.select_checkpoint(ckpt)["checkpoint"] == "epoch00002"
     helpers.assert_same(helpers.pretrain(ckpt, resume=True), reference)
+
+
+def test_a_newer_format_is_refused_on_resume_and_replaced_afresh(ckpt):
+    info = json.loads((ckpt / POINTER_NAME).read_text())
+    (ckpt / POINTER_NAME).write_text(json.dumps({**info, "format": 99}))
+    with pytest.raises(CheckpointError, match="format 99, newer than this version reads"):
+        helpers.pretrain(ckpt, resume=True)
+    with pytest.warns(UserWarning, match="starts afresh and replaces it"):
+        helpers.pretrain(ckpt, max_epochs=1)
+    assert json.loads((ckpt / POINTER_NAME).read_text())["format"] == 2

@@ -114,7 +114,10 @@ def epochs_to_run(net, max_epochs: int, checkpoint_dir, resume: bool, selected=N
             return max_epochs
         check_resumable(info, dict(net.callbacks)["checkpoint"].fingerprint, checkpoint_dir)
         return 0 if info["finished"] else max(0, max_epochs - completed_epochs(info))
-    records, problems = find_checkpoints(checkpoint_dir)
+    try:
+        records, problems = find_checkpoints(checkpoint_dir)
+    except CheckpointError as err:  # e.g. a newer format: replaced all the same
+        records, problems = [], [str(err)]
     if (records or problems) and distributed.is_main_process():
         what = f"epoch {records[0]['epoch']}" if records else "damaged"
         warnings.warn(
