@@ -6,11 +6,21 @@ The estimators (which import skorch, scikit-learn and MNE) load on first use, so
 
 __version__ = "0.1.0"
 
-__all__ = ["EEGM2Classifier", "EEGM2Pretrainer", "__version__", "sys_info"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointInUseError",
+    "EEGM2Classifier",
+    "EEGM2Pretrainer",
+    "__version__",
+    "sys_info",
+]
+
+#: Names served by :mod:`eegm2_sklearn.estimators` (the estimators and the errors to catch).
+_FROM_ESTIMATORS = ("CheckpointError", "CheckpointInUseError", "EEGM2Classifier", "EEGM2Pretrainer")
 
 
 def __getattr__(name: str):
-    if name in ("EEGM2Classifier", "EEGM2Pretrainer"):
+    if name in _FROM_ESTIMATORS:
         from . import estimators
 
         return getattr(estimators, name)

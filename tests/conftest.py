@@ -17,6 +17,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Subprocesses (test workers, torchrun) import this checkout's package, even where the
+# environment's editable install points to another checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
+)
+
 
 def running_in_ci() -> bool:
     """``CI`` is set to anything but an empty, ``0``, ``false`` or ``no`` value."""

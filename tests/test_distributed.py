@@ -84,7 +84,9 @@ def test_two_processes_pretrain_like_one_with_the_same_global_batch(tmp_path):
     assert {b["train_batch_size"] for r in two["history"] for b in r["batches"]} == {8}
     # rank 0 alone prints and saves
     assert res.stdout.count("train_loss") == 1
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch00002", "latest.json"]
+    # the newest checkpoint and the previous one are kept
+    listing = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert listing == ["epoch00001", "epoch00002", "latest.json"]
 
 
 def test_two_processes_finetune_a_pooling_head_like_one(tmp_path):
@@ -104,6 +106,7 @@ def test_sigterm_on_one_process_stops_all_after_one_checkpoint_and_resumes(tmp_p
     assert res.returncode != 0
     # signalled after batch 1; the processes agree during the next step, and stop after it
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch00001",
         "epoch00002-batch000002",
         "latest.json",
     ]

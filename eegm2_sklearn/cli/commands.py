@@ -87,10 +87,11 @@ def cmd_finetune(args) -> int:
     from sklearn.model_selection import GroupShuffleSplit
 
     from ..estimators import CSVLogger, EEGM2Classifier
-    from ..training import distributed, load_pretrained
+    from ..estimators.pretrained import pretrained_weights
+    from ..training import distributed
 
     _join_process_group(args)
-    _, config = load_pretrained(args.pretrained)
+    _, config = pretrained_weights(args.pretrained)  # config.json checked
     sfreq = args.sfreq if args.sfreq is not None else config.get("sfreq")
     window = args.window_seconds
     if window is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_not_empty
+from .checks import check_not_empty, to_float32
 from .eeg_array import EEGArray
 from .kinds import braindecode_base
 from .mne_inputs import picked_names
@@ -109,5 +109,5 @@ def stack_braindecode(dataset: Any, picks: Any = None) -> EEGArray:
             )
         Xs.append(X)
         ys.extend(y)
-    X = np.concatenate(Xs, axis=0).astype(np.float32, copy=False)
+    X = to_float32(np.concatenate(Xs, axis=0))
     return EEGArray(X=X, sfreq=ref[3], ch_names=ref[2], y=_targets_to_y(ys), source="braindecode")

@@ -33,6 +33,7 @@ __all__ = [
     "check_sfreq",
     "check_window_length",
     "check_y_length",
+    "to_float32",
 ]
 
 
@@ -106,6 +107,40 @@ def check_finite(X: np.ndarray) -> None:
         f"epochs (first bad epoch: index {bad_epochs[0]}); expected finite values. "
         "Interpolate the bad channels or segments (e.g. mne's interpolate_bads) or drop "
         "those epochs."
+    )
+
+
+def to_float32(X: np.ndarray) -> np.ndarray:
+    """``X`` as float32 (the network's precision), refusing values that overflow it.
+
+    float64 values beyond float32's range (about 3.4e38) would silently become inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_float32(np.ones((1, 2, 8))).dtype
+    dtype('float32')
+    >>> try:
+    ...     to_float32(np.full((1, 2, 8), 1e39))
+    ... except ValueError as err:
+    ...     print(str(err)[:58])
+    X has float64 values beyond float32's range: the cast to f
+    """
+    with np.errstate(over="ignore"):  # reported below, with what to do
+        out = X.astype(np.float32, copy=False)
+    if out is X or np.isfinite(out).all():
+        return out
+    finite = np.isfinite(X)
+    overflow = int((finite & ~np.isfinite(out)).sum())
+    if not overflow:  # the non-finite values were there before the cast
+        return out
+    largest = float(np.abs(X[finite]).max())
+    raise ValueError(
+        f"X has {X.dtype} values beyond float32's range: the cast to float32, in which "
+        f"the network computes, overflowed {overflow} of them to inf (max |x| = "
+        f"{largest:.4g}; float32 holds up to {float(np.finfo(np.float32).max):.4g}). "
+        "Rescale X before passing it (e.g. X / np.abs(X).max(), or convert it to volts "
+        "or microvolts); the estimators' scaling is applied after this cast."
     )
 
 

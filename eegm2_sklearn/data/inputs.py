@@ -48,6 +48,7 @@ from .checks import (
     check_n_times,
     check_not_empty,
     check_y_length,
+    to_float32,
 )
 from .eeg_array import EEGArray
 from .kinds import input_kind, is_path_list
@@ -71,7 +72,25 @@ def _raw_not_allowed(kind: str) -> ValueError:
     )
 
 
+def _from_tensor(X: Any) -> np.ndarray:
+    """A torch tensor as a NumPy array, or a ``ValueError`` saying how to pass it."""
+    if X.requires_grad:
+        raise ValueError(
+            "X is a torch.Tensor that requires grad (part of an autograd graph); the "
+            "estimators take the data only. Pass X.detach() (or X.detach().cpu().numpy())."
+        )
+    try:
+        return X.numpy()
+    except (TypeError, RuntimeError) as err:  # on a GPU, or bfloat16
+        raise ValueError(
+            f"Cannot read X, a torch.Tensor of dtype {X.dtype} on {X.device}, as a NumPy "
+            f"array ({err}). Pass X.cpu().float().numpy()."
+        ) from err
+
+
 def _from_arraylike(X: Any) -> EEGArray:
+    if type(X).__module__.startswith("torch") and hasattr(X, "requires_grad"):
+        X = _from_tensor(X)
     if is_path_list(X):
         raise ValueError(
             "X is a file path or a list of file paths; only EEGM2Pretrainer.fit reads "
@@ -101,7 +120,7 @@ def _from_arraylike(X: Any) -> EEGArray:
         )
     if X.dtype.kind == "O":
         try:  # e.g. an object array of Python floats
-            X = X.astype(np.float32)
+            X = X.astype(np.float64)
         except (ValueError, TypeError) as err:
             raise TypeError(
                 f"X has dtype object and cannot be converted to float ({err}); expected real "
@@ -115,7 +134,7 @@ def _from_arraylike(X: Any) -> EEGArray:
     if X.size == 0 and X.ndim >= 1 and X.shape[0] == 0:
         check_not_empty(0)
     check_3d(X)
-    return EEGArray(X=X.astype(np.float32, copy=False), source="array")
+    return EEGArray(X=to_float32(X), source="array")
 
 
 def to_eeg_array(

@@ -19,6 +19,7 @@ import pandas as pd
 from mne import BaseEpochs
 from mne.io import BaseRaw
 
+from .checks import to_float32
 from .eeg_array import EEGArray
 from .kinds import input_kind
 
@@ -221,7 +222,7 @@ def picked_names(info: mne.Info, picks: Any) -> list[str]:
 def epochs_to_eeg_array(epochs: mne.BaseEpochs, picks: Any) -> EEGArray:
     X = epochs.get_data(picks=picks, copy=False)
     return EEGArray(
-        X=np.asarray(X, dtype=np.float32),
+        X=to_float32(np.asarray(X)),
         sfreq=float(epochs.info["sfreq"]),
         ch_names=picked_names(epochs.info, picks),
         source="epochs",

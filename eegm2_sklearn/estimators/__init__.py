@@ -5,8 +5,15 @@ runtime they call is :mod:`eegm2_sklearn.training`, the data adapters
 :mod:`eegm2_sklearn.data`.
 """
 
-from ..training import CSVLogger, NonFiniteLossError
+from ..training import CheckpointError, CheckpointInUseError, CSVLogger, NonFiniteLossError
 from .classifier import EEGM2Classifier
 from .pretrainer import EEGM2Pretrainer
 
-__all__ = ["CSVLogger", "EEGM2Classifier", "EEGM2Pretrainer", "NonFiniteLossError"]
+__all__ = [
+    "CSVLogger",
+    "CheckpointError",
+    "CheckpointInUseError",
+    "EEGM2Classifier",
+    "EEGM2Pretrainer",
+    "NonFiniteLossError",
+]

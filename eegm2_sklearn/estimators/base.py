@@ -4,6 +4,7 @@ and the calls into the training runtime (:mod:`eegm2_sklearn.training`)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,77 @@ def warn_unused_window_params(est, data: EEGArray) -> None:
         UserWarning,
         stacklevel=4,
     )
+
+
+def plain_values(value: Any) -> Any:
+    """``value`` in JSON's types, as a checkpoint's ``latest.json`` will hold it.
+
+    Mappings get str keys, sequences and arrays become lists, NumPy scalars Python ones,
+    anything else its ``repr``; so a fingerprint compares equal to its saved copy.
+
+    Examples
+    --------
+    >>> plain_values({"class_weight": {0: np.float64(2.0)}, "classes": np.array([0, 1])})
+    {'class_weight': {'0': 2.0}, 'classes': [0, 1]}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): plain_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain_values(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return repr(value)
+
+
+def check_stratified_split(vs, y: np.ndarray, classes=None) -> None:
+    """Raise if a stratified ``validation_split`` cannot give each class both sides.
+
+    ``y`` holds the (encoded) labels; ``classes`` names them in the message.
+    """
+    labels, counts = np.unique(y, return_counts=True)
+    n, k = len(y), len(labels)
+
+    def name(i):
+        value = labels[i] if classes is None else np.asarray(classes)[labels[i]]
+        return repr(np.asarray(value).tolist())
+
+    if isinstance(vs, float):
+        n_valid = int(np.ceil(vs * n))
+        if 2 * k > n:
+            fix = f"{n} windows are too few for {k} classes: set validation_split=None"
+        elif n_valid < k:
+            fix = (
+                f"set validation_split to at least {np.ceil(k / n * 100) / 100:g}, or "
+                "validation_split=None to train without validation"
+            )
+        else:
+            fix = (
+                f"set validation_split to at most {np.floor((n - k) / n * 100) / 100:g}, or "
+                "validation_split=None to train without validation"
+            )
+        if n_valid < k or n - n_valid < k:
+            side = "holds out" if n_valid < k else "leaves for training"
+            raise ValueError(
+                f"validation_split={vs:g} {side} {min(n_valid, n - n_valid)} of the {n} "
+                f"windows, but y has {k} classes and a stratified split needs at least one "
+                f"window of each on both sides: {fix}."
+            )
+        least = int(np.argmin(counts))
+        if counts[least] < 2:  # each class on both sides
+            raise ValueError(
+                f"validation_split={vs:g} cannot stratify: class {name(least)} has 1 window "
+                f"(y has {n} windows of {k} classes), which cannot be on both sides. Add "
+                "windows of that class, or set validation_split=None."
+            )
+    elif isinstance(vs, (int, np.integer)) and counts.max() < vs:  # scikit-learn's rule
+        raise ValueError(
+            f"validation_split={vs} folds need at least {vs} windows of some class, but the "
+            f"largest class, {name(int(np.argmax(counts)))}, has {counts.max()} (y has {n} "
+            f"windows of {k} classes). Use at most {counts.max()} folds, a fraction such "
+            "as 0.2, or validation_split=None."
+        )
 
 
 def seed_from(random_state) -> int | None:
@@ -127,6 +199,8 @@ class EEGM2Base(BaseEstimator):
         if vs is None:
             return idx, None
         stratify = y is not None
+        if stratify:
+            check_stratified_split(vs, y, getattr(self, "classes_", None))
         if isinstance(vs, float):
             cls = StratifiedShuffleSplit if stratify else ShuffleSplit
             splitter = cls(n_splits=1, test_size=vs, random_state=seed)
@@ -135,7 +209,13 @@ class EEGM2Base(BaseEstimator):
             splitter = cls(n_splits=int(vs), shuffle=True, random_state=seed)
         else:
             splitter = vs
-        train, valid = next(iter(splitter.split(idx.reshape(-1, 1), y)))
+        try:
+            train, valid = next(iter(splitter.split(idx.reshape(-1, 1), y)))
+        except ValueError as err:
+            raise ValueError(
+                f"validation_split={vs!r} cannot split the {n} training windows ({err}). "
+                "Change validation_split, or set it to None to train without validation."
+            ) from err
         return np.asarray(train), np.asarray(valid)
 
     # ------------------------------------------------------------------ training
@@ -158,7 +238,7 @@ class EEGM2Base(BaseEstimator):
         rs = self.random_state
         int_seed = isinstance(rs, (int, np.integer)) and not isinstance(rs, bool)
         own = self.get_params(deep=False)
-        return {
+        fingerprint = {
             "estimator": type(self).__name__,
             "n_train": int(n_train),
             "n_valid": int(n_valid),
@@ -169,7 +249,13 @@ class EEGM2Base(BaseEstimator):
             "random_state": int(rs) if int_seed else None,
             "seed": seed,
             "world_size": distributed.world_size(),
+            **self._fingerprint_extra(),
         }
+        return plain_values(fingerprint)
+
+    def _fingerprint_extra(self) -> dict[str, Any]:
+        """Settings of the fitted data a subclass adds to the fingerprint."""
+        return {}
 
     def _arch_kwargs(self) -> dict[str, Any]:
         kwargs = {name: getattr(self, name) for name in ARCH_PARAMS}

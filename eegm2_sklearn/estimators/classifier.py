@@ -217,6 +217,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         self.classes_ = check_classification_y(y)
         self._label_encoder = LabelEncoder().fit(self.classes_)
         y_enc = self._label_encoder.transform(y).astype(np.int64)
+        weights = self._class_weights(y_enc)  # checked before any (pre)training
         self._record_shapes(data)
 
         self._pretrained_state, arch = None, {k: getattr(self, k) for k in ARCH_PARAMS}
@@ -243,7 +244,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
                 **{**self._arch_kwargs(), **arch},
             ),
             torch.nn.CrossEntropyLoss,
-            {"weight": self._class_weights(y_enc)},
+            {"weight": weights},
             n_train=len(train),
             valid_dataset=None if valid is None else Dataset(Z[valid], y_enc[valid]),
             device=self._device(),
@@ -288,20 +289,40 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
             )
 
     def _class_weights(self, y_enc: np.ndarray) -> torch.Tensor | None:
+        """The loss weight of each class; refuses labels not in ``y`` and all-zero weights."""
         if self.class_weight is None:
             return None
         present = np.arange(len(self.classes_))
         if self.class_weight == "balanced":
             weights = compute_class_weight("balanced", classes=present, y=y_enc)
-        else:
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight names labels that are not in y: {sorted(map(str, unknown))}"
-                    f"; the labels are {self.classes_.tolist()}."
-                )
-            weights = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
+            return torch.as_tensor(weights, dtype=torch.float32)
+        labels = self.classes_.tolist()
+        unknown = [k for k in self.class_weight if k not in labels]
+        if unknown:
+            as_given = [k for k in unknown if str(k) in map(str, labels)]
+            hint = (
+                f" The keys must be the labels themselves, with their type: {as_given[0]!r} "
+                f"is not {labels[[str(c) for c in labels].index(str(as_given[0]))]!r}."
+                if as_given
+                else ""
+            )
+            raise ValueError(
+                f"class_weight names labels that are not in y: {unknown!r:.200}; the labels "
+                f"are {labels!r:.200}.{hint} Give weights for these labels (a label left "
+                "out gets weight 1), or use class_weight='balanced'."
+            )
+        weights = np.array([float(self.class_weight.get(c, 1.0)) for c in labels])
+        if not weights.any():
+            raise ValueError(
+                f"class_weight={self.class_weight!r:.200} gives every class of y "
+                f"({labels!r:.200}) weight 0, so the loss would be 0/0 (NaN) from the first "
+                "batch. Give at least one class a weight > 0, or use class_weight='balanced'."
+            )
         return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _fingerprint_extra(self) -> dict:
+        """The classes (and so the head's outputs) a checkpoint was trained for."""
+        return {"classes": self.classes_.tolist(), "n_outputs": len(self.classes_)}
 
     def _after_initialize(self, net) -> None:
         if self._pretrained_state is not None:

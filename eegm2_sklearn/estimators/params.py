@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ..data.scaling import SCALING_METHODS
 from ..models import HEADS, MASK_LOSS_ON, VARIANTS
@@ -26,15 +24,22 @@ from ..training.device import DEVICE_VALUES, is_device
 from ..validation import (
     int_ge,
     invalid_param_line,
-    is_int,
     is_real,
     one_of,
     or_none,
     real_ge,
     real_gt,
 )
-
-Check = Callable[[Any], bool]
+from .param_values import (
+    Check,
+    entry_errors,
+    is_bool,
+    is_class_weight,
+    is_pretrained,
+    is_random_state,
+    is_validation_split,
+    py_int_ge,
+)
 
 
 @dataclass(frozen=True)
@@ -86,44 +91,6 @@ def _option(name, default, choices, doc, **kw) -> Param:
     return Param(name, default, check, allowed, doc, choices=tuple(choices), **kw)
 
 
-def _py_int_ge(low: int) -> Check:  # a Python int (not NumPy), not a bool
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_validation_split(v: Any) -> bool:
-    if v is None:
-        return True
-    if is_int(v):
-        return v >= 2
-    if is_real(v):
-        return 0.0 < v < 1.0
-    # a scikit-learn CV splitter (has .split) or a skorch ValidSplit-like callable
-    return hasattr(v, "split") or (callable(v) and not isinstance(v, type))
-
-
-def _is_class_weight(v: Any) -> bool:
-    if v is None or (isinstance(v, str) and v == "balanced"):
-        return True
-    if isinstance(v, Mapping):
-        return len(v) > 0 and all(is_real(w) and w >= 0 for w in v.values())
-    return False
-
-
-def _is_random_state(v: Any) -> bool:
-    if v is None or isinstance(v, np.random.RandomState):
-        return True
-    return is_int(v) and 0 <= v <= 2**32 - 1
-
-
-def _is_pretrained(v: Any) -> bool:
-    v = getattr(v, "estimator", v) if type(v).__name__ == "FrozenEstimator" else v
-    return v is None or isinstance(v, (str, os.PathLike)) or hasattr(v, "save_pretrained")
-
-
 PRE, CLF = ("pretrainer",), ("classifier",)
 
 #: Pretraining objectives: masked-span reconstruction, or the paper's plain reconstruction.
@@ -138,7 +105,7 @@ _ROWS = (
           fingerprint=True),
     Param("batch_size", 64, int_ge(1), _INT1, "global batch size (paper: 64)",
           flag="--batch-size", fingerprint=True),
-    Param("validation_split", None, _is_validation_split,
+    Param("validation_split", None, is_validation_split,
           "None, a float in (0, 1) (fraction held out), an int >= 2 (number of "
           "cross-validation folds), a scikit-learn CV splitter or a skorch ValidSplit",
           "held-out fraction (None: none)", flag="--validation-split", saved=False),
@@ -164,7 +131,7 @@ _ROWS = (
     Param("mask_ratio", 0.5, lambda v: is_real(v) and 0.0 < v < 1.0, "a float in (0, 1)",
           "fraction of time hidden by objective='masked'", PRE, flag="--mask-ratio",
           fingerprint=True),
-    Param("mask_span", 64, _py_int_ge(1), "an int >= 1 (samples)",
+    Param("mask_span", 64, py_int_ge(1), "an int >= 1 (samples)",
           "length of each hidden span, in samples", PRE, flag="--mask-span", fingerprint=True),
     _option("mask_loss", "all", MASK_LOSS_ON,
             "objective='masked' loss over the whole window or the hidden spans only",
@@ -176,9 +143,9 @@ _ROWS = (
             flag="--head", fingerprint=True),
     _option("variant", "full", VARIANTS, "whole U-Net, or embedding and encoders only",
             owners=CLF, flag="--variant", fingerprint=True),
-    Param("class_weight", "balanced", _is_class_weight,
+    Param("class_weight", "balanced", is_class_weight,
           "None, 'balanced' or a non-empty dict {label: weight >= 0}",
-          "cross-entropy class weights", CLF, flag="--class-weight"),
+          "cross-entropy class weights", CLF, flag="--class-weight", fingerprint=True),
     _option("precision", "32", ("32", "bf16"), "float32 or bf16 autocast", flag="--precision"),
     Param("window_seconds", None, or_none(real_gt(0.0)), "None or a float > 0 (seconds)",
           "window length in seconds", PRE, flag="--window-seconds"),
@@ -189,12 +156,12 @@ _ROWS = (
           flag="--weight-decay", fingerprint=True),
     Param("gradient_clip_value", 1.0, or_none(real_gt(0.0)), "None or a float > 0",
           "gradient norm clipping (paper: 1.0)", fingerprint=True),
-    Param("random_state", None, _is_random_state,
+    Param("random_state", None, is_random_state,
           "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState", "random seed",
           flag="--seed", saved=False),
     Param("callbacks", None, lambda v: v is None or isinstance(v, (list, tuple)),
           "None or a list of skorch callbacks", "extra skorch callbacks", saved=False),
-    Param("pretrained", None, _is_pretrained,
+    Param("pretrained", None, is_pretrained,
           "None, a fitted EEGM2Pretrainer (or FrozenEstimator of one) or the path of a "
           "save_pretrained folder", "folder written by 'eegm2 pretrain'", CLF,
           flag="--pretrained"),
@@ -211,22 +178,22 @@ _ROWS = (
     _option("lr_schedule", "onecycle", ("onecycle", "constant"),
             "learning-rate schedule (paper: one-cycle, 10 %% warm-up)", flag="--lr-schedule",
             fingerprint=True),
-    Param("checkpointing", False, _is_bool, "True or False",
+    Param("checkpointing", False, is_bool, "True or False",
           "recompute the Mamba blocks in the backward pass (less memory)"),
-    Param("num_workers", 0, _py_int_ge(0), "an int >= 0", "DataLoader worker processes",
+    Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",
           flag="--num-workers"),
     _option("features", "stats", ("stats", "mean"),
             "transform's output: nine statistics or the mean per channel", owners=PRE),
-    Param("hidden", 128, _py_int_ge(1), _INT1, "head hidden units (paper: 128)", CLF,
+    Param("hidden", 128, py_int_ge(1), _INT1, "head hidden units (paper: 128)", CLF,
           flag="--hidden", fingerprint=True),
-    Param("base_width", 64, _py_int_ge(1), _INT1, "base width (paper: 64)",
+    Param("base_width", 64, py_int_ge(1), _INT1, "base width (paper: 64)",
           flag="--base-width", architecture=True),
     Param("checkpoint_dir", None, lambda v: v is None or isinstance(v, (str, os.PathLike)),
           "None or a folder path (str or os.PathLike)", "folder for checkpoints (None: none)",
           flag="--checkpoint-dir", saved=False),
-    Param("checkpoint_every", 1, _py_int_ge(1), "an int >= 1 (epochs)",
+    Param("checkpoint_every", 1, py_int_ge(1), "an int >= 1 (epochs)",
           "epochs between checkpoints", flag="--checkpoint-every"),
-    Param("resume", False, _is_bool, "True or False", "continue from --checkpoint-dir",
+    Param("resume", False, is_bool, "True or False", "continue from --checkpoint-dir",
           flag="--resume", saved=False),
 )  # fmt: skip
 
@@ -354,7 +321,7 @@ def validate_params(
         for name, (check, description) in checks.items()
         if name in params and not check(params[name])
     ]
-    errors += _cross_param_errors(params)
+    errors += entry_errors(params) + _cross_param_errors(params)
     if errors:
         noun = "parameter" if len(errors) == 1 else "parameters"
         lines = "\n".join(f"- {e}" for e in errors)

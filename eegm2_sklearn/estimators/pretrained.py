@@ -9,9 +9,84 @@ import numpy as np
 import torch
 from sklearn.frozen import FrozenEstimator
 
-from ..data import EEGArray
+from ..data import MIN_N_TIMES, SCALING_METHODS, EEGArray
+from ..models import load_backbone_weights
 from ..training import load_pretrained, save_pretrained
-from .params import ARCH_PARAMS, PARAMS
+from ..training.persistence import CONFIG_NAME
+from ..validation import format_allowed, invalid_param_line, is_int, is_real
+from .params import ARCH_PARAMS, PARAM_CHECKS, PARAMS
+
+#: What ``config.json`` must hold besides ``params`` and ``architecture``:
+#: key -> (check, expected values as messages say them).
+CONFIG_ENTRIES = {
+    "n_chans": (lambda v: is_int(v) and v >= 1, "an int >= 1"),
+    "n_times": (lambda v: is_int(v) and v >= MIN_N_TIMES, f"an int >= {MIN_N_TIMES}"),
+    "sfreq": (lambda v: v is None or (is_real(v) and v > 0), "None or a float > 0"),
+    "ch_names": (
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
+        "None or a list of str",
+    ),
+    "scaling": (lambda v: v in SCALING_METHODS, "one of " + format_allowed(SCALING_METHODS)),
+}
+
+
+def check_pretrained_config(config: dict, path, estimator: str = "EEGM2Pretrainer") -> None:
+    """Raise one ``ValueError`` listing every entry of ``config.json`` that cannot rebuild
+    the network saved in ``path`` (missing, of the wrong type, or inconsistent).
+
+    Examples
+    --------
+    >>> check_pretrained_config({"estimator": "EEGM2Pretrainer"}, "pre")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pre/config.json cannot rebuild the EEGM2Pretrainer saved there ...
+    """
+    where = f"{os.fspath(path)}/{CONFIG_NAME}"
+    if config.get("estimator") != estimator:
+        raise ValueError(
+            f"{os.fspath(path)!r} holds a {config.get('estimator')!r}, not an {estimator}; "
+            "load it with the matching class."
+        )
+    errors = []
+    params, arch = config.get("params"), config.get("architecture")
+    if not isinstance(params, dict):
+        errors.append(invalid_param_line("params", params, "a JSON object of parameters"))
+        params = {}
+    for name, value in params.items():
+        if name in PARAM_CHECKS and name in PARAMS and PARAMS[name].saved:
+            check, expected = PARAM_CHECKS[name]
+            if not check(value):
+                errors.append(invalid_param_line(f"params.{name}", value, expected))
+    if not isinstance(arch, dict):
+        errors.append(invalid_param_line("architecture", arch, "a JSON object of sizes"))
+        arch = {}
+    for name in ARCH_PARAMS if arch or not errors else ():
+        check, expected = PARAM_CHECKS[name]
+        if name not in arch:
+            errors.append(f"`architecture.{name}`: missing; expected {expected}.")
+        elif not check(arch[name]):
+            errors.append(invalid_param_line(f"architecture.{name}", arch[name], expected))
+        elif name in params and params[name] != arch[name]:
+            errors.append(
+                f"`params.{name}` ({params[name]!r}) and `architecture.{name}` "
+                f"({arch[name]!r}) differ; they must be equal."
+            )
+    for name, (check, expected) in CONFIG_ENTRIES.items():
+        if name not in config:
+            if name != "scaling":  # scaling: optional (the estimator's own is then used)
+                errors.append(f"`{name}`: missing; expected {expected}.")
+        elif not check(config[name]):
+            errors.append(invalid_param_line(name, config[name], expected))
+    names, n_chans = config.get("ch_names"), config.get("n_chans")
+    if isinstance(names, list) and is_int(n_chans) and len(names) != n_chans:
+        errors.append(f"`ch_names` has {len(names)} names but `n_chans` is {n_chans}.")
+    if errors:
+        lines = "\n".join(f"- {e}" for e in errors)
+        raise ValueError(
+            f"{where} cannot rebuild the {estimator} saved there (edited or incomplete?):\n"
+            f"{lines}\nSave the model again with save_pretrained, or restore {CONFIG_NAME} "
+            "from a copy: it must describe the network whose weights model.safetensors holds."
+        )
 
 
 class SavePretrainedMixin:
@@ -68,13 +143,10 @@ class SavePretrainedMixin:
             fine-tune.
         """
         state_dict, config = load_pretrained(path)
-        if config.get("estimator") != cls.__name__:
-            raise ValueError(
-                f"{os.fspath(path)!r} holds a {config.get('estimator')!r}, not an "
-                f"{cls.__name__}; load it with the matching class."
-            )
+        check_pretrained_config(config, path, cls.__name__)
         valid = cls().get_params(deep=False)
         kwargs = {k: v for k, v in config["params"].items() if k in valid}
+        kwargs.update(config["architecture"])
         kwargs.update(params)
         est = cls(**kwargs)
         est._validate_params()
@@ -87,7 +159,8 @@ class SavePretrainedMixin:
         )
         net = est._build_net(n_train=1)
         net.initialize()
-        net.module_.load_state_dict(state_dict, strict=True)
+        source = f"The weights in {os.fspath(path)!r}"
+        load_backbone_weights(net.module_, state_dict, strict=True, source=source)
         est.net_ = net
         return est
 
@@ -107,9 +180,5 @@ def pretrained_weights(pretrained, device="cpu") -> tuple[dict[str, torch.Tensor
         state = {k: v.detach().to(device) for k, v in pretrained.module_.state_dict().items()}
         return state, pretrained._config()
     state, config = load_pretrained(pretrained, device=device)
-    if config.get("estimator") != EEGM2Pretrainer.__name__:
-        raise ValueError(
-            f"{os.fspath(pretrained)!r} does not hold EEGM2Pretrainer weights (it holds "
-            f"{config.get('estimator')!r})."
-        )
+    check_pretrained_config(config, pretrained, EEGM2Pretrainer.__name__)
     return state, config

@@ -8,7 +8,7 @@ from .heads import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
 from .losses import TemporalSpectralLoss
 from .mamba2 import GatedRMSNorm, Mamba2
 from .masking import MASK_LOSS_ON, masked_loss, span_mask
-from .weights import load_backbone_weights
+from .weights import check_state_dict_compatible, load_backbone_weights
 
 __all__ = [
     "EEGM2",
@@ -30,6 +30,7 @@ __all__ = [
     "TemporalSpectralLoss",
     "bottleneck_mean",
     "bottleneck_statistics",
+    "check_state_dict_compatible",
     "load_backbone_weights",
     "masked_loss",
     "span_mask",

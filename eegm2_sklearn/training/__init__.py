@@ -8,15 +8,17 @@ parameter rules live in :mod:`eegm2_sklearn.estimators`.
 from . import distributed
 from .allocator import ALLOCATOR_ENV, cpu_training_allocator, tune_cpu_allocator
 from .callbacks import CSVLogger, training_callbacks
-from .checkpoint import (
-    ResumableCheckpoint,
-    ResumeFromCheckpoint,
+from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint
+from .checkpoint_folder import (
+    CheckpointError,
     check_checkpoint_dir,
     read_latest,
+    select_checkpoint,
 )
 from .device import is_device, resolve_device
 from .fit import batched_inference, checkpoint_note, fit_net, training_seed
 from .interrupts import TrainingInterrupted
+from .locking import CheckpointInUseError
 from .net import (
     ClassificationNet,
     MaskedReconstructionNet,
@@ -30,6 +32,8 @@ from .sampler import EpochShuffleSampler, epoch_permutation
 __all__ = [
     "ALLOCATOR_ENV",
     "CSVLogger",
+    "CheckpointError",
+    "CheckpointInUseError",
     "ClassificationNet",
     "EpochShuffleSampler",
     "MaskedReconstructionNet",
@@ -52,6 +56,7 @@ __all__ = [
     "read_latest",
     "resolve_device",
     "save_pretrained",
+    "select_checkpoint",
     "training_callbacks",
     "training_seed",
     "tune_cpu_allocator",

@@ -1,20 +1,21 @@
 """Checkpoints that survive a kill, and resuming from them to the same weights.
 
-A checkpoint folder (the estimators' ``checkpoint_dir``) holds:
-
-- ``latest.json``: which checkpoint is the newest complete one, with its epoch, batch and
-  the settings of the run that wrote it (the *fingerprint*);
-- one sub-folder per checkpoint, e.g. ``epoch00003`` (after epoch 3) or
-  ``epoch00004-batch000012`` (interrupted after 12 batches of epoch 4), with skorch's files
-  ``params.pt`` (module weights), ``optimizer.pt``, ``criterion.pt``, ``history.json``, and
-  ``training_state.pt``: the learning-rate scheduler, early-stopping state, random
-  generator states (torch CPU and CUDA, NumPy, Python), the shuffling seed and the batches
-  already done in an interrupted epoch.
+:class:`ResumableCheckpoint` writes the training state into the estimators'
+``checkpoint_dir`` (layout: :mod:`eegm2_sklearn.training.checkpoint_folder`): one
+sub-folder per checkpoint, e.g. ``epoch00003`` (after epoch 3) or
+``epoch00004-batch000012`` (interrupted after 12 batches of epoch 4), with skorch's files
+``params.pt`` (module weights), ``optimizer.pt``, ``criterion.pt``, ``history.json``, and
+``training_state.pt``: the learning-rate scheduler, early-stopping state, random generator
+states (torch CPU and CUDA, NumPy, Python), the shuffling seed and the batches already done
+in an interrupted epoch; ``manifest.json`` records the SHA-256 of each.
 
 Writing is atomic: a checkpoint is written into a temporary folder, moved into place with
-:func:`os.replace`, and only then does ``latest.json`` (itself replaced atomically) point to
-it; older checkpoints are removed afterwards. A process killed at any moment (even by
-SIGKILL) leaves ``latest.json`` naming a complete checkpoint.
+:func:`os.replace`, read back against its manifest, and only then does ``latest.json``
+(itself replaced atomically) point to it; the checkpoint before it is kept, older ones are
+removed afterwards. A process killed at any moment (even by SIGKILL) leaves ``latest.json``
+naming a complete checkpoint, and a damaged newest checkpoint leaves the previous one to
+resume from. Only the process holding the folder's writer lock
+(:mod:`eegm2_sklearn.training.locking`) writes or cleans up there.
 
 Saving uses skorch's :class:`~skorch.callbacks.Checkpoint` (subclassed for the atomic
 layout) and ``NeuralNet.save_params``; loading uses :class:`~skorch.callbacks.LoadInitState`
@@ -29,8 +30,7 @@ the uninterrupted one would (bit for bit on CPU).
 
 from __future__ import annotations
 
-import contextlib
-import json
+import errno
 import os
 import shutil
 import signal
@@ -41,73 +41,38 @@ from typing import Any
 import torch
 from skorch.callbacks import Checkpoint, EarlyStopping, LoadInitState, LRScheduler
 
+from . import checkpoint_folder as folder_io
 from . import distributed
+from .checkpoint_folder import (
+    CHECKPOINT_FORMAT,
+    POINTER_NAME,
+    SKORCH_FILES,
+    STATE_NAME,
+    TMP_PREFIX,
+    CheckpointError,
+    check_checkpoint_dir,
+    checkpoint_name,
+    completed_epochs,
+    read_latest,
+    select_checkpoint,
+)
 from .interrupts import TrainingInterrupted
+from .locking import holds_lock
 from .rng import rng_states, set_rng_states
 
-#: Layout version of a checkpoint folder.
-CHECKPOINT_FORMAT = 1
-POINTER_NAME = "latest.json"
-STATE_NAME = "training_state.pt"
-_PREFIX = "epoch"
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "POINTER_NAME",
+    "STATE_NAME",
+    "ResumableCheckpoint",
+    "ResumeFromCheckpoint",
+    "check_checkpoint_dir",
+    "completed_epochs",
+    "read_latest",
+]
 
-
-# --------------------------------------------------------------------------------------
-# the folder
-
-
-def read_latest(dirname: str | os.PathLike) -> dict[str, Any] | None:
-    """What ``latest.json`` in ``dirname`` says, with ``path`` (the checkpoint folder).
-
-    Returns None when the folder holds no checkpoint.
-
-    Raises
-    ------
-    ValueError
-        ``latest.json`` is unreadable or names a folder that is missing.
-    """
-    pointer = Path(dirname) / POINTER_NAME
-    if not pointer.is_file():
-        return None
-    try:
-        info = json.loads(pointer.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"{pointer} is not a readable checkpoint pointer ({err}); delete the folder "
-            "to start afresh."
-        ) from err
-    if info.get("format", 0) > CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{pointer} has checkpoint format {info.get('format')}, newer than this "
-            f"version reads ({CHECKPOINT_FORMAT}); update eegm2_sklearn."
-        )
-    path = Path(dirname) / info["checkpoint"]
-    if not (path / STATE_NAME).is_file():
-        raise ValueError(
-            f"{pointer} names the checkpoint {path}, which is missing or incomplete; "
-            "delete the folder to start afresh."
-        )
-    info["path"] = str(path)
-    return info
-
-
-def completed_epochs(info: dict[str, Any]) -> int:
-    """Epochs fully done according to a ``latest.json`` record."""
-    return info["epoch"] - 1 if info["partial"] else info["epoch"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+#: ``ResumableCheckpoint.selected``: the checkpoint to resume is not chosen yet.
+NOT_SELECTED = "not selected"
 
 
 def _callback_states(net) -> dict[str, Any]:
@@ -149,44 +114,13 @@ def _restore_callbacks(net, states: dict[str, Any]) -> None:
                 cb.best_score_ = min(values) if cb.lower_is_better else max(values)
 
 
-def check_checkpoint_dir(dirname) -> None:
-    """Make sure checkpoints can be written to ``dirname`` before any training is spent.
-
-    Creates the folder if needed and writes (then removes) a probe file in it.
-
-    Raises
-    ------
-    ValueError
-        When ``dirname`` is a file, cannot be created, or is not writable; the message
-        names the folder and the reason.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> check_checkpoint_dir(tempfile.mkdtemp())
-    """
-    root = Path(dirname)
-    try:
-        if root.exists() and not root.is_dir():
-            raise NotADirectoryError(f"{os.fspath(root)!r} is a file")
-        root.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=root)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise ValueError(
-            f"checkpoint_dir={os.fspath(dirname)!r} cannot hold checkpoints ({err}); "
-            "checked before training so that no epoch is lost. Choose a folder you can "
-            "write to, or checkpoint_dir=None."
-        ) from err
-
-
 class ResumableCheckpoint(Checkpoint):
     """skorch Checkpoint that writes the whole training state atomically.
 
     Saves every ``every`` epochs, after the last epoch, when early stopping ends training,
     and when a SIGINT/SIGTERM was received (then after the current batch, raising
-    :class:`TrainingInterrupted`). With data parallelism only rank 0 writes.
+    :class:`TrainingInterrupted`). With data parallelism only rank 0 writes. The newest
+    checkpoint and the one before it are kept.
 
     Parameters
     ----------
@@ -198,15 +132,21 @@ class ResumableCheckpoint(Checkpoint):
         Settings of the run, stored with each checkpoint and compared on resume.
     sink : callable
         Where to report saves (``print`` with ``verbose``).
+
+    Attributes
+    ----------
+    selected : dict, None or str
+        The record of the checkpoint to resume (from
+        :func:`~eegm2_sklearn.training.checkpoint_folder.select_checkpoint`), set by
+        :func:`~eegm2_sklearn.training.fit_net` before training; None: start afresh.
+    last_good_ : str or None
+        Name of the newest complete checkpoint of this run (kept when the next is written).
     """
 
     def __init__(self, dirname, every: int = 1, fingerprint: dict | None = None, sink=print):
         super().__init__(
             monitor=None,
-            f_params="params.pt",
-            f_optimizer="optimizer.pt",
-            f_criterion="criterion.pt",
-            f_history="history.json",
+            **SKORCH_FILES,
             f_pickle=None,
             dirname=os.fspath(dirname),
             event_name="event_cp",
@@ -214,26 +154,29 @@ class ResumableCheckpoint(Checkpoint):
         )
         self.every = every
         self.fingerprint = fingerprint or {}
+        self.selected: dict | None | str = NOT_SELECTED
 
     def initialize(self):
         super().initialize()
         self.saved_epoch_ = None
+        self.last_good_ = None
         return self
+
+    def _folder(self) -> Path:
+        info = self.selected if isinstance(self.selected, dict) else read_latest(self.dirname)
+        return Path(info["path"]) if info else Path(self.dirname)
 
     # ------------------------------------------------------------------ where files are
     def get_formatted_files(self, net) -> dict:
-        """The files of the newest complete checkpoint (what ``load_params`` reads)."""
-        info = read_latest(self.dirname)
-        folder = Path(info["path"]) if info else Path(self.dirname)
+        """The files of the checkpoint to resume (what ``load_params`` reads)."""
+        folder = self._folder()
         return {
             key: None if val is None else str(folder / val) for key, val in self._f_kwargs().items()
         }
 
     @property
     def f_history_(self):
-        info = read_latest(self.dirname)
-        folder = Path(info["path"]) if info else Path(self.dirname)
-        return str(folder / self.f_history)
+        return str(self._folder() / self.f_history)
 
     # ------------------------------------------------------------------ when to save
     def on_batch_end(self, net, training=False, **kwargs):
@@ -273,40 +216,11 @@ class ResumableCheckpoint(Checkpoint):
         n_done = sum("train_loss" in b for b in batches) if partial else 0
         if finished is None:
             finished = not partial and epoch >= net.max_epochs
-        name = f"{_PREFIX}{epoch:05d}" + (f"-batch{n_done:06d}" if partial else "")
+        name = checkpoint_name(epoch, partial, n_done)
         root = Path(self.dirname)
         final = root / name
         if distributed.is_main_process():
-            root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-            try:
-                net.save_params(
-                    f_params=tmp / self.f_params,
-                    f_optimizer=tmp / self.f_optimizer,
-                    f_criterion=tmp / self.f_criterion,
-                    f_history=tmp / self.f_history,
-                )
-                state = {
-                    "format": CHECKPOINT_FORMAT,
-                    "epoch": epoch,
-                    "partial": partial,
-                    "batches_done": n_done,
-                    "finished": bool(finished),
-                    "partial_batches": [dict(b) for b in batches] if partial else None,
-                    "rng": rng_states(net.device),
-                    "shuffle_seed": int(net.shuffle_seed),
-                    "callbacks": _callback_states(net),
-                    "fingerprint": self.fingerprint,
-                }
-                torch.save(state, tmp / STATE_NAME)
-                if final.exists():  # left by a run killed before it updated the pointer
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            pointer = {
-                "format": CHECKPOINT_FORMAT,
+            record = {
                 "checkpoint": name,
                 "epoch": epoch,
                 "partial": partial,
@@ -314,11 +228,31 @@ class ResumableCheckpoint(Checkpoint):
                 "finished": bool(finished),
                 "fingerprint": self.fingerprint,
             }
-            _atomic_write_text(root / POINTER_NAME, json.dumps(pointer, indent=1))
-            for old in root.iterdir():
-                stale = old.name.startswith(_PREFIX) or old.name.startswith(".tmp-")
-                if stale and old.name != name and old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                **{k: record[k] for k in ("epoch", "partial", "batches_done", "finished")},
+                "partial_batches": [dict(b) for b in batches] if partial else None,
+                "rng": rng_states(net.device),
+                "shuffle_seed": int(net.shuffle_seed),
+                "callbacks": _callback_states(net),
+                "fingerprint": self.fingerprint,
+            }
+            previous = self.last_good_ if self.last_good_ != name else None
+            try:
+                self._write(net, root, final, record, state, previous)
+            except OSError as err:
+                kept = (
+                    f"the checkpoint {previous} is kept"
+                    if previous
+                    else "no checkpoint of this run was complete yet"
+                )
+                err.add_note(
+                    f"Writing the checkpoint {final} failed, so training stopped; {kept}. Fix "
+                    "the cause (e.g. free disk space) and fit again with resume=True to "
+                    "continue from the newest complete checkpoint."
+                )
+                raise
+            self.last_good_ = name
             if partial or finished or net.interrupt_signal_ is not None:
                 where = f"epoch {epoch}" + (f", batch {n_done}" if partial else "")
                 self._sink(f"Checkpoint ({where}) written to {final}.", net.verbose)
@@ -326,12 +260,35 @@ class ResumableCheckpoint(Checkpoint):
         self.saved_epoch_ = epoch
         return str(final)
 
+    def _write(self, net, root: Path, final: Path, record, state, previous) -> None:
+        """Files into a temporary folder, manifest, rename, read back, publish, prune."""
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root))
+        try:
+            for key, file in SKORCH_FILES.items():
+                net.save_params(**{key: tmp / file})
+            torch.save(state, tmp / STATE_NAME)
+            folder_io.write_manifest(tmp, record)
+            folder_io.move_into_place(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        problem = folder_io.checkpoint_problem(final)
+        if problem is not None:
+            shutil.rmtree(final, ignore_errors=True)
+            raise OSError(errno.EIO, f"the checkpoint did not read back: {problem}")
+        folder_io.publish(root, record, previous)
+        if holds_lock(root):  # another writer's temporary folders are not ours to remove
+            folder_io.prune(root, {final.name, previous})
+
 
 class ResumeFromCheckpoint(LoadInitState):
     """skorch LoadInitState that also restores the scheduler, generators and epoch position.
 
     Placed after the scheduler and early-stopping callbacks (their ``on_train_begin``
-    resets them) and before :class:`ResumableCheckpoint`.
+    resets them) and before :class:`ResumableCheckpoint`. Loads the checkpoint that
+    :func:`~eegm2_sklearn.training.checkpoint_folder.select_checkpoint` chose: the newest,
+    or the previous one when the newest is damaged.
 
     Parameters
     ----------
@@ -349,11 +306,23 @@ class ResumeFromCheckpoint(LoadInitState):
         if self.did_load_:
             return
         self.did_load_ = True
-        info = read_latest(self.checkpoint.dirname)
+        saver = self.checkpoint
+        if saver.selected == NOT_SELECTED:  # used outside fit_net
+            saver.selected = select_checkpoint(saver.dirname)
+        info = saver.selected
         if info is None:
             return
-        net.load_params(checkpoint=self.checkpoint)
-        state = torch.load(Path(info["path"]) / STATE_NAME, map_location="cpu", weights_only=True)
+        try:
+            net.load_params(checkpoint=saver)
+            state = torch.load(
+                Path(info["path"]) / STATE_NAME, map_location="cpu", weights_only=True
+            )
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError) as err:
+            raise CheckpointError(
+                f"Cannot load the checkpoint {info['path']} ({type(err).__name__}: "
+                f"{str(err).strip()[:300]}). It was written by a run with other settings or "
+                "is damaged; start afresh with resume=False or another checkpoint_dir."
+            ) from err
         if state["partial"] and net.history:
             net.history.pop()  # the interrupted epoch is redone from its saved batches
             self._partial = state
@@ -361,7 +330,8 @@ class ResumeFromCheckpoint(LoadInitState):
         _restore_callbacks(net, state["callbacks"])
         set_rng_states(state["rng"], net.device)
         self.resumed_epoch_ = state["epoch"]
-        self.checkpoint.saved_epoch_ = state["epoch"]
+        saver.saved_epoch_ = state["epoch"]
+        saver.last_good_ = info["checkpoint"]
         if net.verbose and distributed.is_main_process():
             where = f"epoch {state['epoch']}" + (
                 f", batch {state['batches_done']}" if state["partial"] else ""

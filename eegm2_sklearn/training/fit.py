@@ -6,6 +6,7 @@ scikit-learn face decides what to pass and this layer how to train with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable
@@ -16,8 +17,16 @@ import torch
 
 from . import distributed
 from .allocator import cpu_training_allocator
-from .checkpoint import completed_epochs, read_latest
+from .checkpoint import NOT_SELECTED
+from .checkpoint_folder import (
+    CheckpointError,
+    completed_epochs,
+    find_checkpoints,
+    read_latest,
+    select_checkpoint,
+)
 from .interrupts import TrainingInterrupted, deferred_interrupts, redeliver
+from .locking import WriterLock
 from .net import NonFiniteLossError
 from .rng import forked_global_rng
 
@@ -36,9 +45,9 @@ def training_seed(
     for the all-reduce that shares rank 0's draw.
     """
     if checkpoint_dir is not None and resume:
-        info = read_latest(checkpoint_dir)
-        if info is not None:
-            return info["fingerprint"]["seed"]
+        records, _ = find_checkpoints(checkpoint_dir)  # the newest and previous: one run
+        if records:
+            return records[0]["fingerprint"].get("seed")
     if seed is None and (checkpoint_dir is not None or distributed.is_distributed()):
         seed = int(np.random.SeedSequence().entropy % (2**31 - 1))
         if distributed.is_distributed():  # rank 0's draw for everyone
@@ -47,8 +56,14 @@ def training_seed(
     return seed
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def check_resumable(info: dict, fingerprint: dict, checkpoint_dir) -> None:
-    """Raise if the checkpoint in ``info`` was written by a run with other settings."""
+    """Raise :class:`CheckpointError` if the checkpoint in ``info`` was written by a run
+    with other settings, listing the old and new values."""
     saved = info["fingerprint"]
     keys = sorted(set(saved) | set(fingerprint))
     diff = [
@@ -59,9 +74,9 @@ def check_resumable(info: dict, fingerprint: dict, checkpoint_dir) -> None:
         and not (k == "random_state" and fingerprint.get(k) is None)
     ]
     if diff:
-        then = ", ".join(f"{k}={saved.get(k)!r}" for k in diff)
-        now = ", ".join(f"{k}={fingerprint.get(k)!r}" for k in diff)
-        raise ValueError(
+        then = ", ".join(f"{k}={_short(saved.get(k))}" for k in diff)
+        now = ", ".join(f"{k}={_short(fingerprint.get(k))}" for k in diff)
+        raise CheckpointError(
             f"checkpoint_dir={os.fspath(checkpoint_dir)!r} holds a checkpoint of a "
             f"run with {then}, but this fit has {now}. Resume with the same data and "
             "settings, or start afresh with resume=False or another checkpoint_dir."
@@ -72,7 +87,10 @@ def checkpoint_note(checkpoint_dir) -> str:
     """What a user can do with the checkpoints after training failed."""
     if checkpoint_dir is None:
         return "(Set checkpoint_dir to keep checkpoints of long runs.)"
-    info = read_latest(checkpoint_dir)
+    try:
+        info = read_latest(checkpoint_dir)
+    except CheckpointError:
+        info = None
     if info is None:
         return f"No checkpoint had been written to {os.fspath(checkpoint_dir)!r} yet."
     return (
@@ -82,21 +100,30 @@ def checkpoint_note(checkpoint_dir) -> str:
     )
 
 
-def epochs_to_run(net, max_epochs: int, checkpoint_dir, resume: bool) -> int:
+def epochs_to_run(net, max_epochs: int, checkpoint_dir, resume: bool, selected=NOT_SELECTED) -> int:
     """Epochs left to train: all of them, or what the checkpoint to resume has not done.
 
-    Warns when ``checkpoint_dir`` holds an earlier run that this fit replaces.
+    ``selected`` is the checkpoint chosen by
+    :func:`~eegm2_sklearn.training.checkpoint_folder.select_checkpoint` (chosen here when
+    not given). Warns when ``checkpoint_dir`` holds an earlier run that this fit replaces.
     """
     if checkpoint_dir is None:
         return max_epochs
-    info = read_latest(checkpoint_dir)
-    if info is not None and resume:
+    if resume:
+        info = select_checkpoint(checkpoint_dir) if selected == NOT_SELECTED else selected
+        if info is None:
+            return max_epochs
         check_resumable(info, dict(net.callbacks)["checkpoint"].fingerprint, checkpoint_dir)
         return 0 if info["finished"] else max(0, max_epochs - completed_epochs(info))
-    if info is not None and distributed.is_main_process():
+    try:
+        records, problems = find_checkpoints(checkpoint_dir)
+    except CheckpointError as err:  # e.g. a newer format: replaced all the same
+        records, problems = [], [str(err)]
+    if (records or problems) and distributed.is_main_process():
+        what = f"epoch {records[0]['epoch']}" if records else "damaged"
         warnings.warn(
             f"checkpoint_dir={os.fspath(checkpoint_dir)!r} holds a checkpoint of an earlier "
-            f"run (epoch {info['epoch']}); this fit starts afresh and replaces it. Pass "
+            f"run ({what}); this fit starts afresh and replaces it. Pass "
             "resume=True to continue that run instead.",
             UserWarning,
             stacklevel=5,  # the caller of the estimator's fit
@@ -117,13 +144,31 @@ def fit_net(
 ):
     """Initialise and train ``net`` under ``seed`` without touching global RNG state.
 
-    With ``checkpoint_dir``: resume from its newest checkpoint when ``resume=True``,
-    checkpoint on SIGINT/SIGTERM and stop, and say which checkpoint is kept when the
-    loss becomes non-finite. ``after_initialize(net)`` runs between initialisation and
-    training (e.g. to load pretrained weights).
+    With ``checkpoint_dir``: hold its writer lock while training (another live writer is
+    refused with :class:`~eegm2_sklearn.training.locking.CheckpointInUseError`), resume
+    from its newest usable checkpoint when ``resume=True``, checkpoint on SIGINT/SIGTERM
+    and stop, and say which checkpoint is kept when the loss becomes non-finite.
+    ``after_initialize(net)`` runs between initialisation and training (e.g. to load
+    pretrained weights).
     """
+    writes = checkpoint_dir is not None and distributed.is_main_process()
+    with WriterLock(checkpoint_dir) if writes else contextlib.nullcontext():
+        selected = None
+        if checkpoint_dir is not None and resume:
+            selected = select_checkpoint(checkpoint_dir, warn=distributed.is_main_process())
+        if checkpoint_dir is not None:
+            dict(net.callbacks)["checkpoint"].selected = selected
+        epochs = epochs_to_run(net, max_epochs, checkpoint_dir, resume, selected)
+        stop = _train(net, X_train, y_train, seed, epochs, checkpoint_dir, after_initialize)
+    if stop is not None:  # the lock is released first: the signal may end the process
+        redeliver(stop)
+    return net
+
+
+def _train(
+    net, X_train, y_train, seed, epochs, checkpoint_dir, after_initialize
+) -> TrainingInterrupted | None:
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    epochs = epochs_to_run(net, max_epochs, checkpoint_dir, resume)
     try:
         with (
             forked_global_rng(devices, enabled=seed is not None or checkpoint_dir is not None),
@@ -137,10 +182,10 @@ def fit_net(
                 after_initialize(net)
             net.partial_fit(X_train, y_train, epochs=epochs)
     except TrainingInterrupted as stop:
-        redeliver(stop)
+        return stop
     except NonFiniteLossError as err:
         raise NonFiniteLossError(f"{err} {checkpoint_note(checkpoint_dir)}".strip()) from None
-    return net
+    return None
 
 
 def batched_inference(net, X: np.ndarray, fn, batch_size: int) -> np.ndarray:

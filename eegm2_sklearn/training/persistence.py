@@ -28,6 +28,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+# the one check of weights against a network, beside the functions that read them
+from ..models import check_state_dict_compatible as check_state_dict_compatible
+
 #: Version of the folder layout written by :func:`save_pretrained`; bump it when the layout
 #: changes in a way older readers cannot handle.
 FORMAT_VERSION = 1
@@ -293,54 +296,3 @@ def load_pretrained(
             "be used. Train again (lower lr, keep gradient clipping), or load another folder."
         )
     return state_dict, config
-
-
-def check_state_dict_compatible(
-    expected: Mapping[str, torch.Tensor],
-    loaded: Mapping[str, torch.Tensor],
-    *,
-    source: str = "the pretrained weights",
-) -> None:
-    """Raise a ``ValueError`` listing missing, unexpected and mis-shaped tensors.
-
-    Parameters
-    ----------
-    expected : dict of str to torch.Tensor
-        The state dict of the freshly built network (e.g. ``module.state_dict()``).
-    loaded : dict of str to torch.Tensor
-        The weights read by :func:`load_pretrained`.
-    source : str
-        How to name ``loaded`` in the message (e.g. the folder).
-
-    Examples
-    --------
-    >>> import torch
-    >>> check_state_dict_compatible({"w": torch.ones(2)}, {"w": torch.zeros(2)})
-    """
-    missing = sorted(set(expected) - set(loaded))
-    unexpected = sorted(set(loaded) - set(expected))
-    mismatched = [
-        f"{k}: expected {tuple(expected[k].shape)}, got {tuple(loaded[k].shape)}"
-        for k in sorted(set(expected) & set(loaded))
-        if tuple(expected[k].shape) != tuple(loaded[k].shape)
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-
-    def _short(items: list[str]) -> str:
-        return ", ".join(items[:10]) + (
-            f", ... ({len(items) - 10} more)" if len(items) > 10 else ""
-        )
-
-    parts = []
-    if missing:
-        parts.append(f"missing tensors: {_short(missing)}")
-    if unexpected:
-        parts.append(f"unexpected tensors: {_short(unexpected)}")
-    if mismatched:
-        parts.append(f"shape mismatches: {_short(mismatched)}")
-    raise ValueError(
-        f"{source} do not fit this network ({'; '.join(parts)}). Build the network with the "
-        "same settings as the pretrained one (channels, widths, variant), or pretrain again "
-        "on data with these channels."
-    )
