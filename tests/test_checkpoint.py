@@ -79,7 +79,9 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_is_identical(reference, tmp_pa
     assert "resume=True" in stopped.stderr
     latest = json.loads((ckpt / "latest.json").read_text())
     assert (latest["epoch"], latest["partial"], latest["batches_done"]) == (3, True, 2)
-    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch00003-batch000002", "latest.json"]
+    # the newest checkpoint and the previous complete one, kept as its fall-back
+    listing = sorted(p.name for p in ckpt.iterdir())
+    assert listing == ["epoch00002", "epoch00003-batch000002", "latest.json"]
     resumed = run_here(tmp_path / "b.pt", "--ckpt", str(ckpt), "--resume")
     assert_same_weights(resumed, reference)
     # the interrupted epoch's loss averages its batches from both runs
