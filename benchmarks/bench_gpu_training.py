@@ -16,6 +16,7 @@ Two measurements (``--what``), each row appended to a CSV as soon as it is measu
    ``fit-eegm2`` / ``fit-conformer`` one epoch of the estimators (``EEGM2Classifier``
                                      defaults; braindecode ``EEGClassifier``), data loading
                                      included: the median of skorch's epoch times
+   ``fit-pretrainer``                the same for ``EEGM2Pretrainer`` (the whole U-Net)
    ===============================  ========================================================
 
    The step loops run on batches already on the device (the network's speed alone); the
@@ -49,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2, EEGM2Net  # noqa: E402
+from eegm2_sklearn.training import tune_cpu_allocator  # noqa: E402
 
 CONFIGS = [
     "eegm2-auto-fp32",
@@ -60,6 +62,7 @@ CONFIGS = [
     "eegm2-mamba_ssm-bf16-compile",
     "fit-eegm2",
     "fit-conformer",
+    "fit-pretrainer",
 ]
 FIELDS = ["what", "config", "status", "windows_per_s", "ms_per_step", "peak_gib", "detail",
           "device", "date"]  # fmt: skip
@@ -149,11 +152,12 @@ def fit_throughput(config: str, args, device) -> dict:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, N_CHANS, N_TIMES)).astype(np.float32) * 1e-5
     y = rng.integers(0, 2, n)
-    if config == "fit-eegm2":
-        from eegm2_sklearn import EEGM2Classifier
+    if config in ("fit-eegm2", "fit-pretrainer"):
+        from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
 
-        est = EEGM2Classifier(max_epochs=args.fit_epochs, batch_size=args.batch,
-                              device=device.type, verbose=0, random_state=0)  # fmt: skip
+        cls = EEGM2Classifier if config == "fit-eegm2" else EEGM2Pretrainer
+        est = cls(max_epochs=args.fit_epochs, batch_size=args.batch, device=device.type,
+                  verbose=0, random_state=0)  # fmt: skip
         est.fit(X, y)
         durs = [h["dur"] for h in est.net_.history]
     else:
@@ -235,6 +239,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out-dir", default="bench_gpu_training_out")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if device.type == "cpu" and "loss" in args.what:
+        tune_cpu_allocator()  # as the estimators' fit does (the step loops are ours)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     date = _dt.date.today().isoformat()
     out = Path(args.out_dir)

@@ -6,7 +6,7 @@ parameter rules live in :mod:`eegm2_sklearn.estimators`.
 """
 
 from . import distributed
-from .allocator import ALLOCATOR_ENV, cpu_training_allocator, tune_cpu_allocator
+from .allocator import cpu_training_allocator, tune_cpu_allocator
 from .callbacks import CSVLogger, training_callbacks
 from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint
 from .checkpoint_folder import (
@@ -30,7 +30,6 @@ from .persistence import PretrainedNotFoundError, load_pretrained, save_pretrain
 from .sampler import EpochShuffleSampler, epoch_permutation
 
 __all__ = [
-    "ALLOCATOR_ENV",
     "CSVLogger",
     "CheckpointError",
     "CheckpointInUseError",
