@@ -22,8 +22,9 @@ Two measurements (``--what``), each row appended to a CSV as soon as it is measu
    The step loops run on batches already on the device (the network's speed alone); the
    ``fit-`` rows show what a user gets.
 2. ``loss``: paper-size ``EEGM2`` pretrained with the temporal-spectral loss for ``--steps``
-   (200) AdamW steps on the same batches in fp32 and in bf16 autocast; the final loss is the
-   mean of the last 20 steps. Real EEG when ``--data`` (an EEGMAT ``.npz`` from
+   (200) AdamW steps on the same batches in fp32, in bf16 autocast, and in fp32 from weights
+   moved by one rounding step (how far rounding alone moves the result); the final loss is
+   the mean of the last 20 steps. Real EEG when ``--data`` (an EEGMAT ``.npz`` from
    ``python -m benchmarks.eegmat --export-npz``) is given, else random windows.
 
 Examples::
@@ -149,6 +150,7 @@ def throughput(config: str, args, device) -> dict:
 def fit_throughput(config: str, args, device) -> dict:
     """One estimator ``fit`` of ``--fit-epochs`` epochs; skorch's median epoch time."""
     n = args.fit_windows
+    reset_peak(device)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, N_CHANS, N_TIMES)).astype(np.float32) * 1e-5
     y = rng.integers(0, 2, n)
@@ -201,22 +203,34 @@ def load_windows(path: str | None, n: int, batch: int, device) -> tuple[list, st
 
 
 def loss_comparison(args, device) -> list[dict]:
+    """fp32, bf16, and fp32 once more with the initial weights moved by one float32 rounding
+    step (relative 2**-24): the last run tells how far two fp32 trajectories drift apart by
+    rounding alone, the yardstick for bf16's difference."""
     xs, source = load_windows(args.data, args.steps, args.batch, device)
     finals = {}
     rows = []
-    for precision in ("fp32", "bf16"):
+    for run in ("fp32", "bf16", "fp32-rounding"):
         torch.manual_seed(0)
         model = EEGM2(n_chans=N_CHANS, n_times=N_TIMES, backend=args.loss_backend)
         model = model.to(device).train()
+        if run == "fp32-rounding":
+            gen = torch.Generator(device="cpu").manual_seed(1)
+            with torch.no_grad():
+                for p in model.parameters():
+                    sign = torch.randint(0, 2, p.shape, generator=gen).to(p.device) * 2 - 1
+                    p.mul_(1 + sign * 2.0**-24)
+        precision = run.split("-")[0]
         _, losses = step_loop(model, xs, [None], precision, device, args.steps,
                               TemporalSpectralLoss())  # fmt: skip
-        finals[precision] = float(np.mean(losses[-20:]))
-        rows.append(dict(config=f"pretrain-{precision}", status="ok",
-                         detail=f"{source}; {args.steps} steps; final loss "
-                         f"{finals[precision]:.5f}; first {losses[0]:.5f}"))  # fmt: skip
-    rel = finals["bf16"] / finals["fp32"] - 1
-    rows.append(dict(config="pretrain-bf16-vs-fp32", status="ok",
-                     detail=f"relative difference of the final loss {rel:+.4%}"))  # fmt: skip
+        finals[run] = float(np.mean(losses[-20:]))
+        rows.append(dict(config=f"pretrain-{run}", status="ok",
+                         detail=f"{source}; {args.steps} steps of batch {args.batch}; final "
+                         f"loss (mean of the last 20) {finals[run]:.5f}; "
+                         f"first {losses[0]:.5f}"))  # fmt: skip
+    for run in ("bf16", "fp32-rounding"):
+        rel = finals[run] / finals["fp32"] - 1
+        rows.append(dict(config=f"pretrain-{run}-vs-fp32", status="ok",
+                         detail=f"relative difference of the final loss {rel:+.4%}"))  # fmt: skip
     return rows
 
 
