@@ -14,7 +14,6 @@ from eegm2_sklearn.models import (
     EEGM2Light,
     EEGM2Net,
     Mamba2,
-    MambaBlock,
     bottleneck_statistics,
     load_backbone_weights,
 )
@@ -282,58 +281,6 @@ def test_braindecode_eegclassifier_trains_eegm2net():
     assert clf.score(X, y) > 0.8
 
 
-@pytest.mark.parametrize("cls", [EEGM2, EEGM2Light])
-def test_checkpointing_gives_the_same_gradients(cls):
-    torch.manual_seed(0)
-    plain = cls(n_chans=3, **TINY).double()
-    ckpt = cls(n_chans=3, checkpointing=True, **TINY).double()
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 40, dtype=torch.float64)
-    for model in (plain, ckpt):
-        model(x).square().mean().backward()
-    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
-        torch.testing.assert_close(q.grad, p.grad, atol=1e-12, rtol=1e-10, msg=name)
-
-
-def test_checkpointing_acts_only_when_training_with_grad(monkeypatch):
-    import torch.utils.checkpoint as ckpt_mod
-
-    from eegm2_sklearn.models import blocks as eegm2_mod
-
-    calls = []
-    real = ckpt_mod.checkpoint
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("use_reentrant"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(eegm2_mod, "checkpoint", spy)
-    model = EEGM2(n_chans=3, checkpointing=True, **TINY)
-    x = torch.randn(2, 3, 32)
-    model.eval()
-    model(x)
-    with torch.no_grad():
-        model.train()(x)
-    assert calls == []
-    model.train()(x).sum().backward()
-    assert calls == [False] * 4  # the four Mamba blocks, non-reentrant
-
-
-def test_checkpointing_setter_and_net_keyword():
-    model = EEGM2(n_chans=3, **TINY)
-    assert model.checkpointing is False
-    model.checkpointing = True
-    blocks = [m for m in model.modules() if isinstance(m, MambaBlock)]
-    assert len(blocks) == 4 and all(b.checkpointing for b in blocks)
-    net = EEGM2Net(n_chans=3, n_outputs=2, n_times=64, checkpointing=True, **TINY)
-    assert net.backbone.checkpointing is True
-    assert net(torch.randn(2, 3, 64)).shape == (2, 2)
-    # the option changes no parameter
-    assert set(EEGM2(n_chans=3, checkpointing=True, **TINY).state_dict()) == set(
-        EEGM2(n_chans=3, **TINY).state_dict()
-    )
-
-
 def test_attention_variant_shares_the_unet():
     torch.manual_seed(0)
     attn = EEGM2Attention(n_chans=3, base_width=8)
@@ -389,23 +336,6 @@ def test_causal_depthwise_conv_equals_conv1d(k, length):
     torch.testing.assert_close(
         causal_depthwise_conv(x, conv.weight, None), expected - conv.bias.detach()
     )
-
-
-def test_checkpointing_in_batch_slices_gives_the_same_gradients(monkeypatch):
-    from eegm2_sklearn.models import blocks as eegm2_mod
-
-    monkeypatch.setattr(eegm2_mod, "CHECKPOINT_POSITIONS", 100)  # 40-step windows: 2 a slice
-    torch.manual_seed(0)
-    plain = EEGM2(n_chans=3, **TINY).double()
-    sliced = EEGM2(n_chans=3, checkpointing=True, **TINY).double()
-    sliced.load_state_dict(plain.state_dict())
-    x = torch.randn(5, 3, 40, dtype=torch.float64)
-    outs = [m(x) for m in (plain, sliced)]
-    torch.testing.assert_close(outs[1], outs[0])
-    for out in outs:
-        out.square().mean().backward()
-    for p, q in zip(plain.parameters(), sliced.parameters(), strict=True):
-        torch.testing.assert_close(q.grad, p.grad, atol=1e-12, rtol=1e-10)
 
 
 @pytest.mark.parametrize("cls", [EEGM2, EEGM2Light, EEGM2Attention])
