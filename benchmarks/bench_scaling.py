@@ -9,6 +9,7 @@ steps. Configurations (``--configs``; default: all that can run here):
 ``eegm2-mamba_ssm-{fp32,bf16}``  EEGM2, mamba-ssm's Triton scan (CUDA only)
 ``eegm2-torch-{fp32,bf16}``      EEGM2, the pure-PyTorch chunked scan
 ``...-ckpt``                     the same with activation checkpointing of the Mamba blocks
+``...-light``                    the same with ``checkpointing="light"`` (the scan runs once)
 ``...-compile``                  the same under ``torch.compile`` (after ``-ckpt`` if both)
 ``attention-{fp32,bf16}``        the same U-Net with 4-head attention (paper ablation S5),
                                  ``scaled_dot_product_attention`` with its fast kernels ON
@@ -82,6 +83,8 @@ ALL_CONFIGS = [
     "attention-fp32",
     "eegm2-torch-bf16-compile",
     "eegm2-mamba_ssm-bf16-compile",
+    "eegm2-mamba_ssm-bf16-light",
+    "eegm2-torch-bf16-light",
 ]
 # Ratios are taken to the first of these that ran (fast attention; fp32 on CPUs).
 REFERENCES = ["attention-bf16", "attention-fp32"]
@@ -112,7 +115,7 @@ def parse_config(name: str) -> dict:
     compiled = parts[-1] == "compile"
     if compiled:
         parts = parts[:-1]
-    ckpt = parts[-1] == "ckpt"
+    ckpt = {"ckpt": True, "light": "light"}.get(parts[-1], False)
     if ckpt:
         parts = parts[:-1]
     if parts[0] == "attention" and len(parts) == 2:

@@ -261,7 +261,7 @@ class EEGM2Base(BaseEstimator):
         kwargs = {name: getattr(self, name) for name in ARCH_PARAMS}
         kwargs["backend"] = self.backend
         if self.checkpointing:
-            kwargs["checkpointing"] = True
+            kwargs["checkpointing"] = self.checkpointing
         return kwargs
 
     def _make_net(

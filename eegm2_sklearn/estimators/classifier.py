@@ -145,7 +145,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         device="auto",
         backend: str = "auto",
         precision: str = "32",
-        checkpointing: bool = False,
+        checkpointing: bool | str = False,
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,

@@ -178,8 +178,9 @@ _ROWS = (
     _option("lr_schedule", "onecycle", ("onecycle", "constant"),
             "learning-rate schedule (paper: one-cycle, 10 %% warm-up)", flag="--lr-schedule",
             fingerprint=True),
-    Param("checkpointing", False, is_bool, "True or False",
-          "recompute the Mamba blocks in the backward pass (less memory)"),
+    Param("checkpointing", False, lambda v: is_bool(v) or v == "light", "True, False or 'light'",
+          "recompute the Mamba blocks (True) or the cheap parts around their scans ('light') "
+          "in the backward pass (less memory)"),
     Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",
           flag="--num-workers"),
     _option("features", "stats", ("stats", "mean"),

@@ -85,9 +85,10 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         SSD scan implementation; ``"auto"`` uses mamba-ssm's kernels on CUDA when installed.
     precision : {"32", "bf16"}
         ``"bf16"`` runs the network under bfloat16 autocast (GPU); the loss stays float32.
-    checkpointing : bool
+    checkpointing : bool or "light"
         Recompute the Mamba blocks in the backward pass instead of storing their activations
-        (less memory on long windows, some extra time).
+        (less memory on long windows, some extra time); ``"light"`` recomputes only the
+        convolutions and norms around each scan, which is never run twice.
     num_workers : int
         DataLoader worker processes.
     random_state : int, RandomState or None
@@ -177,7 +178,7 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         device="auto",
         backend: str = "auto",
         precision: str = "32",
-        checkpointing: bool = False,
+        checkpointing: bool | str = False,
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,

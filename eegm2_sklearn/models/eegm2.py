@@ -40,6 +40,9 @@ from .mamba2 import Mamba2
 #: The smallest window: three max-poolings of 2 need at least 8 samples.
 MIN_N_TIMES = 8
 
+#: Values of ``checkpointing``: none, whole Mamba blocks, or the cheap parts around the scan.
+CHECKPOINTING = (False, True, "light")
+
 
 def _resolve_n_chans(n_chans: int | None, chs_info: Sequence[dict] | None) -> int:
     if n_chans is None and chs_info is not None:
@@ -151,16 +154,21 @@ class _Backbone(nn.Module):
                 module.backend = value
 
     @property
-    def checkpointing(self) -> bool:
-        """Activation checkpointing of every sequence-mixing block; settable."""
+    def checkpointing(self) -> bool | str:
+        """Activation checkpointing of the sequence-mixing blocks (``False``, ``True`` or
+        ``"light"``); settable."""
         return self._checkpointing
 
     @checkpointing.setter
-    def checkpointing(self, value: bool) -> None:
-        self._checkpointing = bool(value)
+    def checkpointing(self, value: bool | str) -> None:
+        if value not in CHECKPOINTING:
+            raise ValueError(f"checkpointing must be one of False, True or 'light'; got {value!r}.")
+        self._checkpointing = value if value == "light" else bool(value)
         for module in self.modules():
             if isinstance(module, CheckpointedBlock):
-                module.checkpointing = self._checkpointing
+                module.checkpointing = self._checkpointing is True
+            if isinstance(module, Mamba2):
+                module.recompute_cheap = self._checkpointing == "light"
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != self.n_chans:
@@ -204,11 +212,12 @@ class EEGM2(_Backbone):
         Scan implementation; ``"auto"`` uses mamba-ssm's kernel on CUDA when installed.
     torch_chunk : int, optional
         Chunk size of the PyTorch scan (default chosen per device).
-    checkpointing : bool
-        Activation checkpointing of the Mamba blocks: their inner activations are recomputed
-        in the backward pass instead of stored (less memory, about one more forward pass of
-        the blocks). Only in training mode with gradients enabled. Settable later as the
-        attribute of the same name.
+    checkpointing : bool or "light"
+        Activation checkpointing of the Mamba blocks: with ``True`` their inner activations
+        are recomputed in the backward pass instead of stored (less memory, about one more
+        forward pass of the blocks); with ``"light"`` only the cheap parts around the scan
+        are (see :attr:`Mamba2.recompute_cheap`), and the scan runs once. Only in training
+        mode with gradients enabled. Settable later as the attribute of the same name.
 
     Attributes
     ----------
@@ -244,7 +253,7 @@ class EEGM2(_Backbone):
         chunk_size: int = 256,
         backend: str = "auto",
         torch_chunk: int | None = None,
-        checkpointing: bool = False,
+        checkpointing: bool | str = False,
     ) -> None:
         super().__init__()
         mk = _mamba_kwargs(

@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..ops import resolve_backend, ssd_scan
 from ..ops.backend import fused_gated_rmsnorm
@@ -141,6 +142,14 @@ class Mamba2(nn.Module):
     torch_chunk : int, optional
         Chunk size of the PyTorch scan (default: chosen per device).
 
+    Attributes
+    ----------
+    recompute_cheap : bool
+        Selective activation checkpointing (default ``False``): in training with gradients,
+        the convolution + SiLU and the gated norm + ``out_proj`` are recomputed in the
+        backward pass instead of stored; ``in_proj``'s output and the scan's inputs and
+        output are kept, so the scan itself is never run twice.
+
     Examples
     --------
     >>> import torch
@@ -235,6 +244,24 @@ class Mamba2(nn.Module):
         )
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
 
+    recompute_cheap: bool = False
+
+    def _conv_silu(self, xBC: Tensor) -> Tensor:
+        # causal depthwise convolution over time (the parameters of self.conv1d), then SiLU
+        return F.silu(causal_depthwise_conv(xBC, self.conv1d.weight, self.conv1d.bias))
+
+    def _norm_out(self, y: Tensor, z: Tensor, backend: str) -> Tensor:
+        fused_norm = fused_gated_rmsnorm() if backend == "mamba_ssm" else None
+        if fused_norm is not None:  # mamba-ssm's Triton kernel, as in its own Mamba2
+            norm = self.norm
+            y = fused_norm(
+                y, norm.weight, None, z=z, eps=norm.eps, group_size=norm.group_size,
+                norm_before_gate=norm.norm_before_gate,
+            )  # fmt: skip
+        else:
+            y = self.norm(y, z)
+        return self.out_proj(y)
+
     def forward(self, u: Tensor) -> Tensor:
         """Mix along time.
 
@@ -251,8 +278,11 @@ class Mamba2(nn.Module):
         zxbcdt = self.in_proj(u)  # (b, l, 2*d_inner + 2*g*n + h)
         gn = self.ngroups * self.d_state
         z, xBC, dt = torch.split(zxbcdt, [self.d_inner, self.d_inner + 2 * gn, self.nheads], dim=-1)
-        # causal depthwise convolution over time (the parameters of self.conv1d)
-        xBC = F.silu(causal_depthwise_conv(xBC, self.conv1d.weight, self.conv1d.bias))
+        light = self.recompute_cheap and self.training and torch.is_grad_enabled()
+        if light:  # keeps only xBC (a view of in_proj's output) for the backward pass
+            xBC = checkpoint(self._conv_silu, xBC, use_reentrant=False)
+        else:
+            xBC = self._conv_silu(xBC)
         x, B, C = torch.split(xBC, [self.d_inner, gn, gn], dim=-1)
         y = ssd_scan(
             x.reshape(batch, length, self.nheads, self.headdim),
@@ -269,13 +299,6 @@ class Mamba2(nn.Module):
             torch_chunk=self.torch_chunk,
         )
         y = y.reshape(batch, length, self.d_inner)
-        fused_norm = fused_gated_rmsnorm() if backend == "mamba_ssm" else None
-        if fused_norm is not None:  # mamba-ssm's Triton kernel, as in its own Mamba2
-            norm = self.norm
-            y = fused_norm(
-                y, norm.weight, None, z=z, eps=norm.eps, group_size=norm.group_size,
-                norm_before_gate=norm.norm_before_gate,
-            )  # fmt: skip
-        else:
-            y = self.norm(y, z)
-        return self.out_proj(y)
+        if light:  # keeps y and z (both kept anyway) instead of the norm's intermediates
+            return checkpoint(self._norm_out, y, z, backend, use_reentrant=False)
+        return self._norm_out(y, z, backend)
