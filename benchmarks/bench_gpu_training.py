@@ -49,6 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from eegm2_sklearn.data import scale_windows  # noqa: E402
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2, EEGM2Net  # noqa: E402
 from eegm2_sklearn.training import tune_cpu_allocator  # noqa: E402
@@ -192,10 +193,7 @@ def load_windows(path: str | None, n: int, batch: int, device) -> tuple[list, st
         rec = data[k].astype(np.float32)  # per-window scaling below: the int16 scale drops out
         for s in range(0, rec.shape[1] - N_TIMES + 1, N_TIMES):
             windows.append(rec[:N_CHANS, s : s + N_TIMES])
-    W = np.stack(windows)
-    med = np.median(W, axis=-1, keepdims=True)
-    q75, q25 = np.percentile(W, [75, 25], axis=-1, keepdims=True)
-    W = ((W - med) / np.where(q75 - q25 > 0, q75 - q25, 1.0)).astype(np.float32)
+    W, _ = scale_windows(np.stack(windows), "robust")  # as the estimators' default scaling
     n = min(n, len(W) // batch)  # the steps cycle over these batches
     order = np.random.default_rng(0).permutation(len(W))[: n * batch]
     xs = [torch.from_numpy(W[order[i * batch : (i + 1) * batch]]).to(device) for i in range(n)]

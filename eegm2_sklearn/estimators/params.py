@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.scaling import SCALING_METHODS
-from ..models import HEADS, MASK_LOSS_ON, VARIANTS
+from ..models import CHECKPOINTING, HEADS, MASK_LOSS_ON, VARIANTS
 from ..ops import BACKENDS
 from ..training.device import DEVICE_VALUES, is_device
 from ..validation import (
@@ -178,7 +178,8 @@ _ROWS = (
     _option("lr_schedule", "onecycle", ("onecycle", "constant"),
             "learning-rate schedule (paper: one-cycle, 10 %% warm-up)", flag="--lr-schedule",
             fingerprint=True),
-    Param("checkpointing", False, lambda v: is_bool(v) or v == "light", "True, False or 'light'",
+    Param("checkpointing", False, lambda v: is_bool(v) or v in CHECKPOINTING[2:],
+          "True, False or 'light'",
           "recompute the Mamba blocks (True) or the cheap parts around their scans ('light') "
           "in the backward pass (less memory)"),
     Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",

@@ -2,7 +2,7 @@
 
 from .attention import AttentionBlock, EEGM2Attention
 from .blocks import CheckpointedBlock, MambaBlock
-from .eegm2 import EEGM2, MIN_N_TIMES, EEGM2Light, MultiBranchEmbedding
+from .eegm2 import CHECKPOINTING, EEGM2, MIN_N_TIMES, EEGM2Light, MultiBranchEmbedding
 from .features import STATISTICS, bottleneck_mean, bottleneck_statistics
 from .heads import HEADS, VARIANTS, EEGM2Net, StatisticsPooling
 from .losses import TemporalSpectralLoss
@@ -11,6 +11,7 @@ from .masking import MASK_LOSS_ON, masked_loss, span_mask
 from .weights import check_state_dict_compatible, load_backbone_weights
 
 __all__ = [
+    "CHECKPOINTING",
     "EEGM2",
     "AttentionBlock",
     "CheckpointedBlock",
