@@ -6,7 +6,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from skorch.utils import noop
 
 from . import distributed
 from .checkpoint import ResumableCheckpoint, ResumeFromCheckpoint
+from .checkpoint_folder import atomic_write_text
 
 #: Fewest optimiser steps for the one-cycle schedule (below: constant learning rate).
 MIN_ONECYCLE_STEPS = 4
@@ -82,10 +82,7 @@ class CSVLogger(Callback):
         writer.writerows(rows)
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write_text(path, buf.getvalue())
 
 
 def training_callbacks(
