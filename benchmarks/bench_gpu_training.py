@@ -12,11 +12,14 @@ Two measurements (``--what``), each row appended to a CSV as soon as it is measu
                                      ``EEGM2Classifier`` builds it; backend ``auto``,
                                      ``torch`` or ``mamba_ssm``; precision ``fp32``/``bf16``
    ``...-compile``                   the same under ``torch.compile``
+   ``...-graphs``                    the same, forward and backward replayed as CUDA graphs
+                                     (the recorder ``fit(cuda_graphs=True)`` uses)
    ``conformer-<precision>``         braindecode's ``EEGConformer`` (its defaults)
    ``fit-eegm2`` / ``fit-conformer`` one epoch of the estimators (``EEGM2Classifier``
                                      defaults; braindecode ``EEGClassifier``), data loading
                                      included: the median of skorch's epoch times
    ``fit-pretrainer``                the same for ``EEGM2Pretrainer`` (the whole U-Net)
+   ``fit-...-graphs``                the same with ``cuda_graphs=True``
    ===============================  ========================================================
 
    The step loops run on batches already on the device (the network's speed alone); the
@@ -52,19 +55,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from eegm2_sklearn.data import scale_windows  # noqa: E402
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2, EEGM2Net  # noqa: E402
-from eegm2_sklearn.training import tune_cpu_allocator  # noqa: E402
+from eegm2_sklearn.training import GraphedPasses, tune_cpu_allocator  # noqa: E402
 
 CONFIGS = [
     "eegm2-auto-fp32",
+    "eegm2-auto-fp32-graphs",
     "eegm2-auto-bf16",
+    "eegm2-auto-bf16-graphs",
     "conformer-fp32",
+    "conformer-fp32-graphs",
     "conformer-bf16",
     "eegm2-torch-bf16",
     "eegm2-torch-bf16-compile",
     "eegm2-mamba_ssm-bf16-compile",
     "fit-eegm2",
+    "fit-eegm2-graphs",
     "fit-conformer",
     "fit-pretrainer",
+    "fit-pretrainer-graphs",
 ]
 FIELDS = ["what", "config", "status", "windows_per_s", "ms_per_step", "peak_gib", "detail",
           "device", "date"]  # fmt: skip
@@ -87,7 +95,7 @@ def peak_gib(device: torch.device) -> float:
 
 def build_network(config: str, device: torch.device) -> tuple[torch.nn.Module, str, bool]:
     """The network of ``config``, its precision and whether to compile it."""
-    parts = config.split("-")
+    parts = config.removesuffix("-graphs").split("-")
     compiled = parts[-1] == "compile"
     parts = parts[:-1] if compiled else parts
     if parts[0] == "conformer":
@@ -100,8 +108,9 @@ def build_network(config: str, device: torch.device) -> tuple[torch.nn.Module, s
     return net.to(device), precision, compiled
 
 
-def step_loop(model, batches, targets, precision, device, steps, loss_fn):
-    """Median step time (s) over ``steps`` steps after warm-up, and the losses."""
+def step_loop(model, batches, targets, precision, device, steps, loss_fn, passes=None):
+    """Step times (s) of ``steps`` steps, and the losses; ``passes``: a
+    :class:`GraphedPasses` of ``model`` that replays its forward and backward passes."""
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=1e-2)
     dtype = torch.bfloat16 if precision == "bf16" else None
     losses, times = [], []
@@ -110,8 +119,11 @@ def step_loop(model, batches, targets, precision, device, steps, loss_fn):
         sync(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x)
+        if passes is not None:
+            out = passes(x)
+        else:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(x)
         loss = loss_fn(out.float(), x if y is None else y)
         loss.backward()
         opt.step()
@@ -140,9 +152,12 @@ def throughput(config: str, args, device) -> dict:
     ce = torch.nn.CrossEntropyLoss()
     t0 = time.perf_counter()
     step_loop(model, xs, ys, precision, device, args.warmup, ce)  # compilation, autotuning
+    passes = None
+    if config.endswith("-graphs"):
+        passes = GraphedPasses(model, xs[0], torch.bfloat16 if precision == "bf16" else None)
     warm_s = time.perf_counter() - t0
     reset_peak(device)
-    times, _ = step_loop(model, xs, ys, precision, device, args.repeats, ce)
+    times, _ = step_loop(model, xs, ys, precision, device, args.repeats, ce, passes)
     sec = statistics.median(times)
     return dict(status="ok", windows_per_s=args.batch / sec, ms_per_step=sec * 1e3,
                 peak_gib=peak_gib(device), detail=f"warm-up {warm_s:.1f} s")  # fmt: skip
@@ -155,12 +170,12 @@ def fit_throughput(config: str, args, device) -> dict:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, N_CHANS, N_TIMES)).astype(np.float32) * 1e-5
     y = rng.integers(0, 2, n)
-    if config in ("fit-eegm2", "fit-pretrainer"):
+    if config.removesuffix("-graphs") in ("fit-eegm2", "fit-pretrainer"):
         from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
 
-        cls = EEGM2Classifier if config == "fit-eegm2" else EEGM2Pretrainer
+        cls = EEGM2Classifier if config.startswith("fit-eegm2") else EEGM2Pretrainer
         est = cls(max_epochs=args.fit_epochs, batch_size=args.batch, device=device.type,
-                  verbose=0, random_state=0)  # fmt: skip
+                  verbose=0, random_state=0, cuda_graphs=config.endswith("-graphs"))  # fmt: skip
         est.fit(X, y)
         durs = [h["dur"] for h in est.net_.history]
     else:

@@ -11,6 +11,8 @@ steps. Configurations (``--configs``; default: all that can run here):
 ``...-ckpt``                     the same with activation checkpointing of the Mamba blocks
 ``...-light``                    the same with ``checkpointing="light"`` (the scan runs once)
 ``...-compile``                  the same under ``torch.compile`` (after ``-ckpt`` if both)
+``...-graphs``                   the same, forward and backward replayed as CUDA graphs
+                                 (last suffix; CUDA only)
 ``attention-{fp32,bf16}``        the same U-Net with 4-head attention (paper ablation S5),
                                  ``scaled_dot_product_attention`` with its fast kernels ON
 ==============================  ===========================================================
@@ -64,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2, EEGM2Attention  # noqa: E402
 from eegm2_sklearn.ops import mamba_ssm_available  # noqa: E402
+from eegm2_sklearn.training import GraphedPasses  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scaling_report import fmt, plot, print_table  # noqa: E402
@@ -85,6 +88,9 @@ ALL_CONFIGS = [
     "eegm2-mamba_ssm-bf16-compile",
     "eegm2-mamba_ssm-bf16-light",
     "eegm2-torch-bf16-light",
+    "attention-bf16-graphs",
+    "eegm2-mamba_ssm-bf16-graphs",
+    "eegm2-mamba_ssm-bf16-light-graphs",
 ]
 # Ratios are taken to the first of these that ran (fast attention; fp32 on CPUs).
 REFERENCES = ["attention-bf16", "attention-fp32"]
@@ -95,6 +101,7 @@ FIELDS = [
     "precision",
     "checkpointing",
     "compiled",
+    "graphs",
     "n_times",
     "batch",
     "status",
@@ -110,8 +117,12 @@ FIELDS = [
 
 
 def parse_config(name: str) -> dict:
-    """``eegm2-torch-bf16-ckpt`` -> model, backend, precision, checkpointing, compiled."""
+    """``eegm2-torch-bf16-ckpt`` -> model, backend, precision, checkpointing, compiled,
+    graphs."""
     parts = name.split("-")
+    graphs = parts[-1] == "graphs"
+    if graphs:
+        parts = parts[:-1]
     compiled = parts[-1] == "compile"
     if compiled:
         parts = parts[:-1]
@@ -129,8 +140,9 @@ def parse_config(name: str) -> dict:
     if backend not in ("torch", "mamba_ssm", "sdpa"):
         raise ValueError(f"backend must be torch or mamba_ssm in {name!r}")
     return dict(
-        model=model, backend=backend, precision=precision, checkpointing=ckpt, compiled=compiled
-    )
+        model=model, backend=backend, precision=precision, checkpointing=ckpt, compiled=compiled,
+        graphs=graphs,
+    )  # fmt: skip
 
 
 def build_model(cfg: dict, n_chans: int, device: torch.device) -> torch.nn.Module:
@@ -183,13 +195,18 @@ class PeakMemory:
             self.hooks.__exit__(*exc)
 
 
-def make_step(model, x, loss_fn, precision: str, device: torch.device):
+def make_step(model, x, loss_fn, precision: str, device: torch.device, graphs: bool = False):
     dtype = torch.bfloat16 if precision == "bf16" else None
+    # the package's recorder of the training passes, as fit(cuda_graphs=True) uses it
+    passes = GraphedPasses(model, x, autocast_dtype=dtype) if graphs else None
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x)
+        if passes is not None:
+            out = passes(x)
+        else:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(x)
         loss_fn(out.float(), x).backward()
 
     return step
@@ -317,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
                             make_step(model, small, loss_fn, cfg["precision"], device)()
                             sync(device)
                         x = torch.randn(b, args.n_chans, n_times, device=device)
-                        step = make_step(model, x, loss_fn, cfg["precision"], device)
+                        step = make_step(model, x, loss_fn, cfg["precision"], device, cfg["graphs"])
                         sec, q1, q3, n, peak = measure(
                             step, device, args.warmup, args.repeats, args.min_repeats,
                             args.budget_s,

@@ -55,7 +55,7 @@ def test_every_row_belongs_to_an_estimator():
     assert set(SHARED_PARAMS) == set(signature_params("pretrainer")) & set(
         signature_params("classifier")
     )
-    assert len(SHARED_PARAMS) == 26
+    assert len(SHARED_PARAMS) == 27
 
 
 @pytest.mark.parametrize("kind", ESTIMATORS)

@@ -232,15 +232,15 @@ def test_both_methods_equal_recurrence(method, length, chunk, ngroups):
 
 
 def test_blockwise_state_passing_equals_direct():
-    from eegm2_sklearn.ops.ssd_torch import _pass_states, _pass_states_direct
+    from eegm2_sklearn.ops.state_passing import pass_states, pass_states_direct
 
     gen = torch.Generator().manual_seed(1)
     states = torch.randn(2, 3, 150, 5, generator=gen, dtype=torch.float64)
     log_decay = -torch.rand(2, 3, 150, generator=gen, dtype=torch.float64) * 3
     init = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64)
-    direct = _pass_states_direct(states, log_decay, init)
+    direct = pass_states_direct(states, log_decay, init)
     for block in (4, 7, 64):
-        blocked = _pass_states(states, log_decay, init, block=block)
+        blocked = pass_states(states, log_decay, init, block=block)
         torch.testing.assert_close(blocked, direct, atol=1e-12, rtol=1e-12)
 
 
@@ -298,3 +298,24 @@ def test_bfloat16_products_stay_close_to_float32():
     assert y.dtype == torch.bfloat16
     # measured: 6.8e-3 (4.4e-3 to 7.5e-3 over five seeds of the inputs)
     assert ((y.float() - ref).abs().max() / ref.abs().max()).item() < 3e-2
+
+
+def test_scan_traces_in_one_graph_under_torch_compile():
+    """Under torch.compile the scan has no host synchronisation (the factored form's range
+    check would break the graph, and fullgraph=True would raise): it takes the quadratic
+    form there, with the same result as the eager scan."""
+    inp = random_inputs(l=70, g=2, dtype=torch.float32)
+    args = (inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 16)
+    kwargs = dict(D=inp["D"], z=inp["z"], dt_bias=inp["dt_bias"], dt_softplus=True)
+    torch._dynamo.reset()
+    compiled = torch.compile(ssd_chunked_torch, backend="eager", fullgraph=True)
+    out = compiled(*args, **kwargs)
+    eager = ssd_chunked_torch(*args, **kwargs)
+    quadratic = ssd_chunked_torch(*args, **kwargs, method="quadratic")
+    torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, quadratic, rtol=0, atol=0)
+    with pytest.raises(Exception, match="method='factored' checks its chunks"):
+        torch.compile(ssd_chunked_torch, backend="eager", fullgraph=True)(
+            *args, **kwargs, method="factored"
+        )
+    torch._dynamo.reset()

@@ -312,7 +312,7 @@ class EEGM2Base(BaseEstimator):
             precision=self.precision,
             verbose=self.verbose,
             valid_dataset=valid_dataset,
-            net_options=net_options,
+            net_options={**(net_options or {}), "cuda_graphs": self.cuda_graphs},
         )
 
     def _fit_net(self, net, X_train, y_train, seed: int | None):

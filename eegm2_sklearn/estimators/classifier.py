@@ -71,8 +71,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Base):
         Hidden units of the head (paper: 128).
     lr, max_epochs, batch_size, weight_decay, lr_schedule, gradient_clip_value, \
 validation_split, patience, scaling, base_width, d_state, d_conv, expand, headdim, \
-chunk_size, device, backend, precision, checkpointing, num_workers, random_state, \
-verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
+chunk_size, device, backend, precision, checkpointing, cuda_graphs, num_workers, \
+random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         As in :class:`~eegm2_sklearn.EEGM2Pretrainer`; ``validation_split`` is stratified
         by class.
 
@@ -146,6 +146,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         backend: str = "auto",
         precision: str = "32",
         checkpointing: bool | str = False,
+        cuda_graphs: bool = False,
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,
@@ -179,6 +180,7 @@ verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         self.backend = backend
         self.precision = precision
         self.checkpointing = checkpointing
+        self.cuda_graphs = cuda_graphs
         self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose

@@ -182,6 +182,9 @@ _ROWS = (
           "True, False or 'light'",
           "recompute the Mamba blocks (True) or the cheap parts around their scans ('light') "
           "in the backward pass (less memory)"),
+    Param("cuda_graphs", False, is_bool, "True or False",
+          "replay the training passes of full batches as CUDA graphs (CUDA, one process)",
+          saved=False),
     Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",
           flag="--num-workers"),
     _option("features", "stats", ("stats", "mean"),
@@ -213,8 +216,8 @@ ARCH_PARAMS = ("base_width", "d_state", "d_conv", "expand", "headdim", "chunk_si
 SHARED_PARAMS = (
     "lr", "max_epochs", "batch_size", "weight_decay", "lr_schedule", "gradient_clip_value",
     "validation_split", "patience", "scaling", *ARCH_PARAMS, "device", "backend", "precision",
-    "checkpointing", "num_workers", "random_state", "verbose", "callbacks", "checkpoint_dir",
-    "checkpoint_every", "resume",
+    "checkpointing", "cuda_graphs", "num_workers", "random_state", "verbose", "callbacks",
+    "checkpoint_dir", "checkpoint_every", "resume",
 )  # fmt: skip
 
 #: Each estimator's own parameters (before the shared ones), in its signature's order.

@@ -34,10 +34,15 @@ class CheckpointedBlock(nn.Module):
             return self._block(x)
         batch, length = x.shape[:2]
         n_slices = min(batch, -(-batch * length // CHECKPOINT_POSITIONS))
+        # the blocks draw no random numbers, so no generator state is saved for the
+        # recomputation (reading the CUDA generator is not allowed while a graph records)
         if n_slices <= 1:
-            return checkpoint(self._block, x, use_reentrant=False)
+            return checkpoint(self._block, x, use_reentrant=False, preserve_rng_state=False)
         parts = x.tensor_split(n_slices)
-        return torch.cat([checkpoint(self._block, p, use_reentrant=False) for p in parts])
+        return torch.cat([
+            checkpoint(self._block, p, use_reentrant=False, preserve_rng_state=False)
+            for p in parts
+        ])  # fmt: skip
 
 
 class MambaBlock(CheckpointedBlock):

@@ -251,7 +251,9 @@ class Mamba2(nn.Module):
         return F.silu(causal_depthwise_conv(xBC, self.conv1d.weight, self.conv1d.bias))
 
     def _norm_out(self, y: Tensor, z: Tensor, backend: str) -> Tensor:
-        fused_norm = fused_gated_rmsnorm() if backend == "mamba_ssm" else None
+        # under torch.compile the plain norm, which the compiler fuses itself
+        fused = backend == "mamba_ssm" and not torch.compiler.is_compiling()
+        fused_norm = fused_gated_rmsnorm() if fused else None
         if fused_norm is not None:  # mamba-ssm's Triton kernel, as in its own Mamba2
             norm = self.norm
             y = fused_norm(
@@ -280,7 +282,8 @@ class Mamba2(nn.Module):
         z, xBC, dt = torch.split(zxbcdt, [self.d_inner, self.d_inner + 2 * gn, self.nheads], dim=-1)
         light = self.recompute_cheap and self.training and torch.is_grad_enabled()
         if light:  # keeps only xBC (a view of in_proj's output) for the backward pass
-            xBC = checkpoint(self._conv_silu, xBC, use_reentrant=False)
+            # no random numbers here, so no generator state is saved (see blocks.py)
+            xBC = checkpoint(self._conv_silu, xBC, use_reentrant=False, preserve_rng_state=False)
         else:
             xBC = self._conv_silu(xBC)
         x, B, C = torch.split(xBC, [self.d_inner, gn, gn], dim=-1)
@@ -300,5 +303,7 @@ class Mamba2(nn.Module):
         )
         y = y.reshape(batch, length, self.d_inner)
         if light:  # keeps y and z (both kept anyway) instead of the norm's intermediates
-            return checkpoint(self._norm_out, y, z, backend, use_reentrant=False)
+            return checkpoint(
+                self._norm_out, y, z, backend, use_reentrant=False, preserve_rng_state=False
+            )
         return self._norm_out(y, z, backend)

@@ -28,6 +28,13 @@ def torch_chunk_size(device: torch.device | str, requested: int | None = None) -
     return TORCH_CHUNK_SIZE.get(torch.device(device).type, 64)
 
 
+@torch.compiler.disable
+def _mamba_scan(*args, **kwargs):
+    # opaque to torch.compile, which compiles the layers around it: Dynamo does not follow
+    # mamba-ssm's Triton launchers
+    return mamba_chunk_scan()(*args, **kwargs)
+
+
 def ssd_scan(
     x: Tensor,
     dt: Tensor,
@@ -94,5 +101,5 @@ def ssd_scan(
         return_final_states=return_final_states,
     )
     if resolve_backend(backend, x.device) == "mamba_ssm":
-        return mamba_chunk_scan()(x, dt, A, B, C, chunk_size, **kwargs)
+        return _mamba_scan(x, dt, A, B, C, chunk_size, **kwargs)
     return ssd_chunked_torch(x, dt, A, B, C, torch_chunk_size(x.device, torch_chunk), **kwargs)

@@ -32,7 +32,9 @@ Two exact ways to do step 1 (``method``):
 ``"quadratic"``
     The textbook form: the ``(L, L)`` decay matrix ``exp(segsum(dt * A))`` of every head,
     times ``C B^T``. Always safe, more memory and time. ``"auto"`` falls back to it when
-    the factored form cannot be used.
+    the factored form cannot be used, and uses it while ``torch.compile`` traces the scan
+    or a CUDA graph records it: the factored form's range check reads a value back to the
+    host, which neither allows (:func:`host_sync_allowed`).
 
 Step 3 runs as a product with the segment-sum decay matrix of the chunks for up to
 :data:`STATE_BLOCK` chunks, and blockwise (recursively) for more, so its cost stays
@@ -63,6 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..validation import check_option
+from .state_passing import STATE_BLOCK, pass_states
 
 __all__ = [
     "FACTORED_MAX_LOG_RANGE",
@@ -83,10 +86,6 @@ FACTORED_MAX_LOG_RANGE = {torch.float32: 120.0, torch.float64: 1200.0}
 #: The factored form halves its chunk while a chunk's log-decay is too large, down to this.
 FACTORED_MIN_CHUNK = 8
 
-#: Chunks handled by one segment-sum product in the inter-chunk recurrence; more chunks are
-#: processed blockwise.
-STATE_BLOCK = 64
-
 
 def discretise_dt(
     dt: Tensor,
@@ -103,59 +102,15 @@ def discretise_dt(
     return dt
 
 
-def _stable_segsum(a: Tensor) -> Tensor:
-    """Segment sums ``out[..., i, j] = sum(a[..., j+1 : i+1])`` for ``i >= j``, else ``-inf``.
+def host_sync_allowed(x: Tensor) -> bool:
+    """False while ``torch.compile`` traces or a CUDA graph records on ``x``'s device.
 
-    Built from a masked cumulative sum rather than a difference of cumulative sums, so that
-    long sequences of large negative log-decays keep full precision.
-    a : (..., T)  ->  (..., T, T)
+    Either cannot read a value back to the host, which the factored form's range check
+    does, so ``method="auto"`` then uses the quadratic form (exact, more memory and time).
     """
-    T = a.shape[-1]
-    a = a[..., None].expand(*a.shape, T)  # (..., T_i, T_j): a[..., i, j] = a_i
-    strictly_lower = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device), -1)
-    seg = torch.cumsum(a.masked_fill(~strictly_lower, 0.0), dim=-2)
-    lower = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device), 0)
-    return seg.masked_fill(~lower, -math.inf)
-
-
-def _pass_states_direct(states: Tensor, log_decay: Tensor, init: Tensor) -> Tensor:
-    """Inter-chunk recurrence ``H_{k+1} = exp(log_decay_k) H_k + states_k`` by one product.
-
-    states : (..., K, F)   log_decay : (..., K)   init : (..., F)
-    returns (..., K + 1, F): ``H_0 = init`` (state entering chunk 0) ... ``H_K`` (final).
-    """
-    vals = torch.cat([init.unsqueeze(-2), states], dim=-2)  # (..., K+1, F)
-    totals = F.pad(log_decay, (1, 0))  # (..., K+1)
-    decay = torch.exp(_stable_segsum(totals))  # (..., K+1, K+1), lower triangular
-    return decay @ vals
-
-
-def _pass_states(states: Tensor, log_decay: Tensor, init: Tensor, block: int = STATE_BLOCK):
-    """Same as :func:`_pass_states_direct`, blockwise when there are more than ``block`` chunks.
-
-    Chunks are grouped in blocks of ``block``; each block runs the direct product from a zero
-    state, the blocks' own final states are carried across blocks by the same function
-    (recursively), and each block's entering state is then decayed into its chunks. Work is
-    linear in the number of chunks.
-    """
-    K = states.shape[-2]
-    if K <= block:
-        return _pass_states_direct(states, log_decay, init)
-    pad = (-K) % block
-    if pad:  # appended chunks with no input and no decay change nothing before them
-        states = F.pad(states, (0, 0, 0, pad))
-        log_decay = F.pad(log_decay, (0, pad))
-    nb = (K + pad) // block
-    lead = states.shape[:-2]
-    st = states.reshape(*lead, nb, block, states.shape[-1])
-    ld = log_decay.reshape(*lead, nb, block)
-    local = _pass_states_direct(st, ld, torch.zeros_like(st[..., 0, :]))  # (..., nb, blk+1, F)
-    block_out = _pass_states(local[..., -1, :], ld.sum(-1), init, block)  # (..., nb+1, F)
-    # state entering chunk j of block i: local part + decay since the block start * entering
-    since_start = torch.cumsum(F.pad(ld[..., :-1], (1, 0)), dim=-1)  # (..., nb, blk)
-    entering = local[..., :-1, :] + torch.exp(since_start)[..., None] * block_out[..., :-1, None, :]
-    entering = entering.reshape(*lead, nb * block, states.shape[-1])[..., :K, :]
-    return torch.cat([entering, block_out[..., -1:, :]], dim=-2)
+    if torch.compiler.is_compiling():
+        return False
+    return not (x.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
 def _factored_chunk(dA: Tensor, chunk: int, dtype: torch.dtype) -> int | None:
@@ -216,7 +171,7 @@ def _ssd_factored(x, dt_c, dA, B_c, C_c, init, chunk, mm_dtype, cdt):
         init = S.new_zeros(batch, ngroups, r, d_state * headdim)
     else:
         init = init.permute(0, 1, 3, 2, 4).reshape(batch, ngroups, r, d_state * headdim)
-    H = _pass_states(S, log_decay, init)  # (b, g, r, c+1, n p)
+    H = pass_states(S, log_decay, init)  # (b, g, r, c+1, n p)
     final = H[..., -1, :].view(batch, ngroups, r, d_state, headdim)
     # entering states, scaled by exp(m), back to (b, c, g, n, r p)
     H = H[..., :-1, :].view(batch, ngroups, r, nc, d_state, headdim)
@@ -270,7 +225,7 @@ def _ssd_quadratic(x, dt_c, dA, B_c, C_c, init, chunk, cdt):
         init = states.new_zeros(batch, ngroups, r, d_state * headdim)
     else:
         init = init.permute(0, 1, 3, 2, 4).reshape(batch, ngroups, r, d_state * headdim)
-    H = _pass_states(states, dA_cs[..., -1].permute(0, 2, 3, 1), init)  # (b, g, r, c+1, n p)
+    H = pass_states(states, dA_cs[..., -1].permute(0, 2, 3, 1), init)  # (b, g, r, c+1, n p)
     final = H[..., -1, :].view(batch, ngroups, r, d_state, headdim)
     H = H[..., :-1, :].view(batch, ngroups, r, nc, d_state, headdim)
     y = y + torch.einsum("bclgn,bgrcnp,bcgrl->bclgrp", C_c, H, torch.exp(dA_cs))
@@ -324,7 +279,8 @@ def ssd_chunked_torch(
     method : {"auto", "factored", "quadratic"}
         Form of the intra-chunk term (module docstring). ``"auto"`` uses the factored form
         (with a smaller chunk if needed) and falls back to the quadratic one for extreme
-        decays; ``"factored"`` raises a ``ValueError`` where it cannot be used.
+        decays, and under ``torch.compile`` or CUDA-graph recording; ``"factored"`` raises
+        a ``ValueError`` where it cannot be used.
 
     Returns
     -------
@@ -364,7 +320,18 @@ def ssd_chunked_torch(
             init = init.permute(0, 1, 4, 2, 3)
 
         chunk = None
-        if method != "quadratic":
+        quad_chunk = chunk_size
+        if method != "quadratic" and not host_sync_allowed(x):
+            # 0. the factored form's range check reads a value back to the host, which a
+            #    CUDA graph being recorded or a graph torch.compile traces cannot do
+            if method == "factored":
+                raise ValueError(
+                    "method='factored' checks its chunks' decay on the host, which cannot "
+                    "happen while a CUDA graph is recorded or torch.compile traces the scan. "
+                    "Use method='auto' (the quadratic form there)."
+                )
+            quad_chunk = min(chunk_size, max(length, 1))
+        elif method != "quadratic":
             chunk = _factored_chunk(dA.detach(), min(chunk_size, max(length, 1)), cdt)
             if chunk is None and method == "factored":
                 raise ValueError(
@@ -378,7 +345,7 @@ def ssd_chunked_torch(
             )  # final (b, g, r, n, p)
             y = Y.to(cdt) * a[..., None] if Y.dtype != cdt else Y * a[..., None]
         else:
-            y, final = _ssd_quadratic(x, dt_c, dA, B_c, C_c, init, chunk_size, cdt)
+            y, final = _ssd_quadratic(x, dt_c, dA, B_c, C_c, init, quad_chunk, cdt)
         if D is not None:
             D_c = D.to(cdt)
             y = torch.addcmul(y, x.to(cdt), D_c[:, None] if D_c.dim() == 1 else D_c)

@@ -15,6 +15,7 @@ from .checkpoint_folder import (
     read_latest,
     select_checkpoint,
 )
+from .cuda_graphs import GraphedPasses, TrainingGraphs
 from .device import is_device, resolve_device
 from .fit import batched_inference, checkpoint_note, fit_net, training_seed
 from .interrupts import TrainingInterrupted
@@ -35,12 +36,14 @@ __all__ = [
     "CheckpointInUseError",
     "ClassificationNet",
     "EpochShuffleSampler",
+    "GraphedPasses",
     "MaskedReconstructionNet",
     "NonFiniteLossError",
     "PretrainedNotFoundError",
     "ReconstructionNet",
     "ResumableCheckpoint",
     "ResumeFromCheckpoint",
+    "TrainingGraphs",
     "TrainingInterrupted",
     "batched_inference",
     "check_checkpoint_dir",

@@ -12,8 +12,9 @@ added here:
 - ``_TrainingMixin``: windows shuffled per epoch from ``(seed, epoch)`` (resumable, and
   shared out between processes under ``torchrun``), the forward pass of training through
   :class:`~torch.nn.parallel.DistributedDataParallel` when there are several processes, a
-  check that stops training on a non-finite loss before the bad update, and the agreement
-  of all processes on stopping after a SIGINT/SIGTERM.
+  check that stops training on a non-finite loss before the bad update, the agreement
+  of all processes on stopping after a SIGINT/SIGTERM, and with ``cuda_graphs=True`` the
+  training passes of full batches replayed as CUDA graphs (:mod:`.cuda_graphs`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from skorch.utils import to_tensor
 
 from ..models import masked_loss, span_mask
 from . import distributed
+from .cuda_graphs import TrainingGraphs
 from .sampler import EpochShuffleSampler
 
 
@@ -61,9 +63,10 @@ class _PrecisionMixin:
 class _TrainingMixin:
     """Resumable shuffling, data parallelism, non-finite loss and interrupt handling."""
 
-    def __init__(self, *args, shuffle_seed: int = 0, **kwargs):
+    def __init__(self, *args, shuffle_seed: int = 0, cuda_graphs: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.shuffle_seed = shuffle_seed
+        self.cuda_graphs = cuda_graphs
         self.interrupt_signal_ = None  # set by the SIGINT/SIGTERM handler during fit
         self.train_sampler_ = None
         self.train_batch_size_ = None
@@ -123,8 +126,33 @@ class _TrainingMixin:
             object.__setattr__(self, "_ddp", ddp)  # not a skorch-registered module
         return ddp
 
+    # ------------------------------------------------------------------ CUDA graphs
+    def _graphs(self):
+        """The training passes' CUDA graphs, or None where they do not apply.
+
+        They apply with ``cuda_graphs=True`` to training passes with gradients on a CUDA
+        device in one process (several processes go through DistributedDataParallel).
+        """
+        if not (self.cuda_graphs and self.module_.training and torch.is_grad_enabled()):
+            return None
+        if torch.device(self.device).type != "cuda" or distributed.is_distributed():
+            return None
+        graphs = self.__dict__.get("_training_graphs")
+        if graphs is None:
+            dtype = torch.bfloat16 if self.precision == "bf16" else None
+            graphs = TrainingGraphs(autocast_dtype=dtype)
+            object.__setattr__(self, "_training_graphs", graphs)  # not a skorch attribute
+        return graphs
+
     def infer(self, x, **fit_params):
         ddp = self._ddp_module() if self.module_.training else None
+        graphs = None if ddp is not None or fit_params else self._graphs()
+        if graphs is not None:
+            x = to_tensor(x, device=self.device)
+            out = graphs(self.module_, x)
+            if out is not None:
+                return out
+            # another batch shape, or recording failed: this pass runs eagerly
         if ddp is None:
             return super().infer(x, **fit_params)
         x = to_tensor(x, device=self.device)
@@ -134,10 +162,12 @@ class _TrainingMixin:
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
         object.__setattr__(self, "_ddp", None)
+        object.__setattr__(self, "_training_graphs", None)  # frees the graphs' memory
 
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_ddp", None)
+        state.pop("_training_graphs", None)
         return state
 
     # ------------------------------------------------------------------ one step
