@@ -370,3 +370,17 @@ def test_mixer_keeps_bfloat16_activations_under_autocast(monkeypatch):
     assert out.dtype == torch.bfloat16
     ref = layer(u)
     assert ((out.float() - ref).abs().max() / ref.abs().max()).item() < 5e-2
+
+
+def test_bottleneck_quantiles_equal_torch_quantile():
+    """The quantiles, worked out from sorted values without a tensor of quantiles on the
+    device, are torch.quantile's (linear interpolation) at every length."""
+    from eegm2_sklearn.models.features import _QUANTILES
+
+    for n_steps in (1, 2, 7, 64, 160):
+        z = torch.randn(3, 5, n_steps, generator=torch.Generator().manual_seed(n_steps))
+        stats = bottleneck_statistics(z).reshape(3, len(STATISTICS), 5)
+        expected = torch.quantile(z, torch.tensor(_QUANTILES), dim=-1).permute(1, 0, 2)
+        torch.testing.assert_close(stats[:, 4:], expected, rtol=0, atol=3e-6)
+        torch.testing.assert_close(stats[:, 0], z.amin(-1), rtol=0, atol=0)
+        torch.testing.assert_close(stats[:, 1], z.amax(-1), rtol=0, atol=0)

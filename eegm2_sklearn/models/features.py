@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -34,15 +36,26 @@ def bottleneck_statistics(z: Tensor) -> Tensor:
     torch.Size([2, 2304])
     """
     z = z.float()
-    q = torch.quantile(z, torch.tensor(_QUANTILES, device=z.device), dim=-1)  # (5, B, F)
+    ordered = z.sort(dim=-1).values  # (B, F, T)
     stats = [
-        z.amin(dim=-1),
-        z.amax(dim=-1),
+        ordered[..., 0],
+        ordered[..., -1],
         z.mean(dim=-1),
         z.std(dim=-1, correction=0),
-        *q.unbind(0),
+        *(_quantile(ordered, q) for q in _QUANTILES),
     ]
     return torch.cat(stats, dim=-1)
+
+
+def _quantile(ordered: Tensor, q: float) -> Tensor:
+    """Quantile ``q`` of values sorted along the last axis, interpolated linearly (as
+    ``torch.quantile``). The position is worked out on the host: a tensor of quantiles would
+    have to be copied to the device, which a CUDA graph being recorded cannot do."""
+    n = ordered.shape[-1]
+    pos = q * (n - 1)
+    below = math.floor(pos)
+    above = min(below + 1, n - 1)
+    return torch.lerp(ordered[..., below], ordered[..., above], pos - below)
 
 
 def bottleneck_mean(z: Tensor) -> Tensor:
