@@ -51,27 +51,36 @@ def rel(a, b):
     return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
-@pytest.mark.parametrize("head", ["pool", "flatten"])
+def max_rel(outs, refs):
+    return max(rel(a, b) for a, b in zip(outs, refs, strict=True))
+
+
+@pytest.mark.parametrize(
+    "backend,dtype,head",
+    [(b, d, "flatten") for b in BACKENDS for d in (None, torch.bfloat16)]
+    + [(b, None, "pool") for b in BACKENDS],
+)
 def test_replayed_passes_equal_eager_passes_after_updates(backend, dtype, head):
     """Paper-size network, 4-s windows: replays on new batches and updated weights give the
-    eager outputs and gradients (unused decoder weights under the pooled head get none)."""
+    eager outputs and gradients, as close as two eager passes are to each other (mamba-ssm's
+    backward kernels add atomically, so eager passes differ too) or, for the PyTorch scan,
+    whose recorded pass takes the quadratic form, within that form's rounding."""
     torch.manual_seed(0)
     model = EEGM2Net(n_chans=19, n_outputs=2, n_times=512, head=head, backend=backend)
     model = model.cuda().train()
     xs = [torch.randn(8, 19, 512, device="cuda") for _ in range(3)]
     passes = GraphedPasses(model, xs[0], autocast_dtype=dtype)
     opt = torch.optim.SGD(model.parameters(), lr=1e-2)
-    tol = 1e-4 if dtype is None else 3e-2  # the graph's torch scan uses the quadratic form
+    form = 1e-4 if dtype is None else 2e-2  # quadratic against factored form (torch scan)
     for x in xs:
         out_e, grads_e = eager_pass(model, x, dtype)
+        out_e2, grads_e2 = eager_pass(model, x, dtype)
         out_g, grads_g = graphed_pass(passes, model, x)
         assert out_g.dtype == out_e.dtype
-        assert rel(out_g, out_e) < tol
-        assert len(grads_g) == len(grads_e) > 0
-        for g, e in zip(grads_g, grads_e, strict=True):
-            assert rel(g, e) < tol * 10
+        assert len(grads_g) == len(grads_e) > 0  # unused decoder weights get none
+        noise_out, noise_grad = rel(out_e2, out_e), max_rel(grads_e2, grads_e)
+        assert rel(out_g, out_e) <= 3 * noise_out + form, (rel(out_g, out_e), noise_out)
+        assert max_rel(grads_g, grads_e) <= 3 * noise_grad + 10 * form, noise_grad
         opt.step()  # in place: the next replay must read the new weights
     assert passes.matches(xs[0]) and not passes.matches(xs[0][:4])
 
