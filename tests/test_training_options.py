@@ -211,19 +211,24 @@ def test_bf16_on_cpu_fits_and_predicts_close_to_float32():
 
 @pytest.mark.parametrize("cls", [EEGM2Pretrainer, EEGM2Classifier])
 def test_cuda_graphs_is_ignored_on_the_cpu_and_checked(cls):
-    """``cuda_graphs=True`` applies on CUDA only: on the CPU training is bit for bit that
-    of ``cuda_graphs=False``, and a non-bool value is reported like every bad parameter."""
+    """``cuda_graphs`` applies on CUDA only: on the CPU every value trains bit for bit like
+    ``cuda_graphs=False``; "auto" resolves to off there, and a bad value is reported like
+    every bad parameter."""
     y = np.array(["a", "b"] * 20)
     fits = [
         cls(cuda_graphs=flag, max_epochs=2, batch_size=16, random_state=0, **TINY).fit(X, y)
-        for flag in (False, True)
+        for flag in (False, True, "auto")
     ]
-    np.testing.assert_array_equal(
-        fits[0].history_[:, "train_loss"], fits[1].history_[:, "train_loss"]
-    )
-    for a, b in zip(fits[0].module_.parameters(), fits[1].module_.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert fits[1].net_.cuda_graphs is True
-    assert fits[1].net_.__dict__.get("_training_graphs") is None  # never built on the CPU
-    with pytest.raises(ValueError, match=r"`cuda_graphs`: expected True or False; got 'yes'"):
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(
+            fit.history_[:, "train_loss"], fits[0].history_[:, "train_loss"]
+        )
+        for a, b in zip(fit.module_.parameters(), fits[0].module_.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert fit.net_.__dict__.get("_training_graphs") is None  # never built on the CPU
+    assert [f.net_.cuda_graphs for f in fits] == [False, True, False]
+    assert cls().cuda_graphs == "auto"
+    with pytest.raises(
+        ValueError, match=r"`cuda_graphs`: expected 'auto', True or False; got 'yes'"
+    ):
         cls(cuda_graphs="yes", **TINY).fit(X, y)

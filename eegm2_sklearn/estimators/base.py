@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import EEGArray, scale_windows, to_eeg_array
 from ..data.checks import check_channels, check_sfreq
+from ..ops import resolve_backend
 from ..training import (
     batched_inference,
     check_checkpoint_dir,
@@ -264,6 +265,13 @@ class EEGM2Base(BaseEstimator):
             kwargs["checkpointing"] = self.checkpointing
         return kwargs
 
+    def _cuda_graphs(self, device: torch.device) -> bool:
+        """``cuda_graphs="auto"``: on with mamba-ssm's scan on CUDA; off with the PyTorch
+        scan, whose graph-safe (quadratic) form costs memory on long windows."""
+        if self.cuda_graphs != "auto":
+            return bool(self.cuda_graphs)
+        return device.type == "cuda" and resolve_backend(self.backend, device) == "mamba_ssm"
+
     def _make_net(
         self,
         module,
@@ -312,7 +320,7 @@ class EEGM2Base(BaseEstimator):
             precision=self.precision,
             verbose=self.verbose,
             valid_dataset=valid_dataset,
-            net_options={**(net_options or {}), "cuda_graphs": self.cuda_graphs},
+            net_options={**(net_options or {}), "cuda_graphs": self._cuda_graphs(device)},
         )
 
     def _fit_net(self, net, X_train, y_train, seed: int | None):

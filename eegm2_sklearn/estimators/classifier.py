@@ -146,7 +146,7 @@ random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         backend: str = "auto",
         precision: str = "32",
         checkpointing: bool | str = False,
-        cuda_graphs: bool = False,
+        cuda_graphs: bool | str = "auto",
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,

@@ -182,9 +182,9 @@ _ROWS = (
           "True, False or 'light'",
           "recompute the Mamba blocks (True) or the cheap parts around their scans ('light') "
           "in the backward pass (less memory)"),
-    Param("cuda_graphs", False, is_bool, "True or False",
-          "replay the training passes of full batches as CUDA graphs (CUDA, one process)",
-          saved=False),
+    Param("cuda_graphs", "auto", lambda v: is_bool(v) or v == "auto", "'auto', True or False",
+          "replay the training passes of full batches as CUDA graphs ('auto': with "
+          "mamba-ssm's scan on CUDA)", saved=False),
     Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",
           flag="--num-workers"),
     _option("features", "stats", ("stats", "mean"),

@@ -89,13 +89,15 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         Recompute the Mamba blocks in the backward pass instead of storing their activations
         (less memory on long windows, some extra time); ``"light"`` recomputes only the
         convolutions and norms around each scan, which is never run twice.
-    cuda_graphs : bool
+    cuda_graphs : "auto" or bool
         Record the forward and backward pass of the first training batch as CUDA graphs
         and replay them for every batch of that shape (the last, smaller batch runs
         eagerly): at short windows, where launching kernels from Python leaves the GPU
-        waiting, this shortens training steps (numbers on the performance page).
-        Applies on a CUDA device in one process; ignored on the CPU and under
-        ``torchrun``. Results equal eager training up to rounding.
+        waiting, this shortens training steps (numbers on the performance page). Applies
+        on a CUDA device in one process; ignored on the CPU and under ``torchrun``.
+        ``"auto"`` (default) records with mamba-ssm's scan and not with the PyTorch scan,
+        whose recordable form needs more memory on long windows; True records with
+        either. Results equal eager training up to rounding.
     num_workers : int
         DataLoader worker processes.
     random_state : int, RandomState or None
@@ -186,7 +188,7 @@ class EEGM2Pretrainer(TransformerMixin, SavePretrainedMixin, EEGM2Base):
         backend: str = "auto",
         precision: str = "32",
         checkpointing: bool | str = False,
-        cuda_graphs: bool = False,
+        cuda_graphs: bool | str = "auto",
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,

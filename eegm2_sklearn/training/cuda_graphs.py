@@ -140,12 +140,22 @@ class GraphedPasses:
         #    in which they are replayed. "thread_local": a DataLoader's pinning thread may
         #    use CUDA while this thread records.
         pool = torch.cuda.graph_pool_handle()
-        with torch.cuda.graph(self.forward_graph, pool=pool, capture_error_mode="thread_local"):
-            with self._autocast():
-                self.static_output = self.module(self.static_input)
-        self.static_grad_output = torch.zeros_like(self.static_output)
-        with torch.cuda.graph(self.backward_graph, pool=pool, capture_error_mode="thread_local"):
-            self.static_grads = self._grads(self.static_output, self.static_grad_output)
+        generator = torch.cuda.default_generators[torch.cuda.current_device()]
+        before = generator.clone_state()
+        try:
+            with torch.cuda.graph(self.forward_graph, pool=pool, capture_error_mode="thread_local"):
+                with self._autocast():
+                    self.static_output = self.module(self.static_input)
+            self.static_grad_output = torch.zeros_like(self.static_output)
+            with torch.cuda.graph(
+                self.backward_graph, pool=pool, capture_error_mode="thread_local"
+            ):
+                self.static_grads = self._grads(self.static_output, self.static_grad_output)
+        except Exception:
+            # a failed recording leaves the CUDA generator in recording mode: give it back
+            # its state from before, so that random numbers can be drawn again
+            generator.graphsafe_set_state(before)
+            raise
 
     def matches(self, x: Tensor) -> bool:
         """Whether ``x`` and the module's parameters are those the graphs were recorded for."""
