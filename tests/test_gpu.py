@@ -12,21 +12,13 @@ from eegm2_sklearn.ops import mamba_ssm_available, resolve_backend, ssd_scan
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    pytest.mark.usefixtures("no_tf32"),
 ]
 needs_mamba = pytest.mark.skipif(not mamba_ssm_available(), reason="needs mamba-ssm")
 
 # Triton's dot products round their inputs to TF32 even with PyTorch's TF32 switch off,
 # so fp32 agreement is ~1e-3 relative (measured: DESIGN section 6); bf16 is looser.
 TOL = {torch.float32: 5e-3, torch.bfloat16: 5e-2}
-
-
-@pytest.fixture(autouse=True)
-def no_tf32():
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def rel_err(a, b):
