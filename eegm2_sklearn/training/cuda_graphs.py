@@ -51,7 +51,8 @@ class _Replay(torch.autograd.Function):
         ctx.passes = passes
         ctx.params = params
         passes.static_input.copy_(x)
-        passes.forward_graph.replay()
+        with torch.cuda.device(passes.device):  # replays run on the current device's stream
+            passes.forward_graph.replay()
         # a copy: the next replay overwrites the static output, which skorch may still hold
         return passes.static_output.clone()
 
@@ -60,7 +61,8 @@ class _Replay(torch.autograd.Function):
     def backward(ctx, grad_output: Tensor):
         passes = ctx.passes
         passes.static_grad_output.copy_(grad_output)
-        passes.backward_graph.replay()
+        with torch.cuda.device(passes.device):
+            passes.backward_graph.replay()
         grads = []
         for p, g in zip(ctx.params, passes.static_grads, strict=True):
             # a .grad that still is the graph's buffer would be added to itself
@@ -108,9 +110,11 @@ class GraphedPasses:
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.key = (_signature(sample), _parameters_key(list(module.parameters())))
         self.static_input = sample.detach().clone()
+        self.device = sample.device
         self.forward_graph = torch.cuda.CUDAGraph()
         self.backward_graph = torch.cuda.CUDAGraph()
-        self._record(warmup)
+        with torch.cuda.device(self.device):  # "cuda:1" need not be the current device
+            self._record(warmup)
 
     def _autocast(self):
         # autocast's weight-cast cache must be off while recording (casts are part of it)
@@ -140,7 +144,7 @@ class GraphedPasses:
         #    in which they are replayed. "thread_local": a DataLoader's pinning thread may
         #    use CUDA while this thread records.
         pool = torch.cuda.graph_pool_handle()
-        generator = torch.cuda.default_generators[torch.cuda.current_device()]
+        generator = torch.cuda.default_generators[torch.cuda.current_device()]  # self.device
         before = generator.clone_state()
         try:
             with torch.cuda.graph(self.forward_graph, pool=pool, capture_error_mode="thread_local"):
