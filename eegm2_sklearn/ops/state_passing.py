@@ -49,7 +49,7 @@ def pass_states_direct(states: Tensor, log_decay: Tensor, init: Tensor) -> Tenso
 
 
 def pass_states(states: Tensor, log_decay: Tensor, init: Tensor, block: int = STATE_BLOCK):
-    """Same as :func:`_pass_states_direct`, blockwise when there are more than ``block`` chunks.
+    """Same as :func:`pass_states_direct`, blockwise when there are more than ``block`` chunks.
 
     Chunks are grouped in blocks of ``block``; each block runs the direct product from a zero
     state, the blocks' own final states are carried across blocks by the same function

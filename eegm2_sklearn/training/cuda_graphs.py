@@ -108,7 +108,8 @@ class GraphedPasses:
         self.module = module
         self.autocast_dtype = autocast_dtype
         self.params = [p for p in module.parameters() if p.requires_grad]
-        self.key = (_signature(sample), _parameters_key(list(module.parameters())))
+        self.signature = _signature(sample)
+        self._weights = _parameters_key(list(module.parameters()))
         self.static_input = sample.detach().clone()
         self.device = sample.device
         self.forward_graph = torch.cuda.CUDAGraph()
@@ -161,10 +162,14 @@ class GraphedPasses:
             generator.graphsafe_set_state(before)
             raise
 
+    def fits_shape(self, x: Tensor) -> bool:
+        """Whether ``x`` has the shape, dtype and device the graphs were recorded for."""
+        return _signature(x) == self.signature
+
     def matches(self, x: Tensor) -> bool:
         """Whether ``x`` and the module's parameters are those the graphs were recorded for."""
-        return _signature(x) == self.key[0] and (
-            _parameters_key(list(self.module.parameters())) == self.key[1]
+        return self.fits_shape(x) and (
+            _parameters_key(list(self.module.parameters())) == self._weights
         )
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -206,7 +211,7 @@ class TrainingGraphs:
         if self.failed is not None:
             return None
         held = self.passes
-        if held is not None and held.module is module and held.key[0] != _signature(x):
+        if held is not None and held.module is module and not held.fits_shape(x):
             return None  # another shape than the recorded one (the last, smaller batch)
         if held is None or held.module is not module or not held.matches(x):
             self.passes = None  # new parameters (or a new module): record anew

@@ -48,12 +48,17 @@ class _PrecisionMixin:
         super().__init__(*args, **kwargs)
         self.precision = precision
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The forward pass's autocast dtype (``None``: no autocast)."""
+        return torch.bfloat16 if self.precision == "bf16" else None
+
     def autocast(self):
         """Context manager of the forward pass (autocast for bf16, nothing for 32)."""
-        if self.precision != "bf16":
+        if self.autocast_dtype is None:
             return contextlib.nullcontext()
         device_type = torch.device(self.device).type
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device_type, dtype=self.autocast_dtype)
 
     def infer(self, x, **fit_params):
         with self.autocast():
@@ -139,8 +144,7 @@ class _TrainingMixin:
             return None
         graphs = self.__dict__.get("_training_graphs")
         if graphs is None:
-            dtype = torch.bfloat16 if self.precision == "bf16" else None
-            graphs = TrainingGraphs(autocast_dtype=dtype)
+            graphs = TrainingGraphs(autocast_dtype=self.autocast_dtype)
             object.__setattr__(self, "_training_graphs", graphs)  # not a skorch attribute
         return graphs
 
