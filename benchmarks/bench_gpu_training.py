@@ -20,6 +20,7 @@ Two measurements (``--what``), each row appended to a CSV as soon as it is measu
                                      included: the median of skorch's epoch times
    ``fit-pretrainer``                the same for ``EEGM2Pretrainer`` (the whole U-Net)
    ``fit-...-graphs``                the same with ``cuda_graphs=True``
+   ``fit-...-compile``               the same with ``compile=True`` (no graphs)
    ===============================  ========================================================
 
    The step loops run on batches already on the device (the network's speed alone); the
@@ -55,7 +56,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from eegm2_sklearn.data import scale_windows  # noqa: E402
 from eegm2_sklearn.losses import TemporalSpectralLoss  # noqa: E402
 from eegm2_sklearn.models import EEGM2, EEGM2Net  # noqa: E402
-from eegm2_sklearn.training import GraphedPasses, tune_cpu_allocator  # noqa: E402
+from eegm2_sklearn.training import (  # noqa: E402
+    CompiledNetwork,
+    GraphedPasses,
+    tune_cpu_allocator,
+)
 
 CONFIGS = [
     "eegm2-auto-fp32",
@@ -73,6 +78,7 @@ CONFIGS = [
     "fit-conformer",
     "fit-pretrainer",
     "fit-pretrainer-graphs",
+    "fit-pretrainer-compile",
 ]
 FIELDS = ["what", "config", "status", "windows_per_s", "ms_per_step", "peak_gib", "detail",
           "device", "date"]  # fmt: skip
@@ -146,8 +152,8 @@ def throughput(config: str, args, device) -> dict:
     torch.manual_seed(0)
     model, precision, compiled = build_network(config, device)
     model.train()
-    if compiled:
-        model = torch.compile(model)
+    if compiled:  # the wrapper fit(compile=True) uses
+        model = CompiledNetwork(model)
     xs, ys = random_batches(8, args.batch, device)
     ce = torch.nn.CrossEntropyLoss()
     t0 = time.perf_counter()
@@ -170,12 +176,14 @@ def fit_throughput(config: str, args, device) -> dict:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, N_CHANS, N_TIMES)).astype(np.float32) * 1e-5
     y = rng.integers(0, 2, n)
-    if config.removesuffix("-graphs") in ("fit-eegm2", "fit-pretrainer"):
+    base = config.removesuffix("-graphs").removesuffix("-compile")
+    if base in ("fit-eegm2", "fit-pretrainer"):
         from eegm2_sklearn import EEGM2Classifier, EEGM2Pretrainer
 
         cls = EEGM2Classifier if config.startswith("fit-eegm2") else EEGM2Pretrainer
         est = cls(max_epochs=args.fit_epochs, batch_size=args.batch, device=device.type,
-                  verbose=0, random_state=0, cuda_graphs=config.endswith("-graphs"))  # fmt: skip
+                  verbose=0, random_state=0, cuda_graphs=config.endswith("-graphs"),
+                  compile=config.endswith("-compile"))  # fmt: skip
         est.fit(X, y)
         durs = [h["dur"] for h in est.net_.history]
     else:

@@ -96,32 +96,47 @@ class CountReplays(Callback):
         self.replays.append(0 if graphs is None else graphs.replays)
 
 
+def fit_outputs(est, X, y):
+    """Losses per epoch and outputs on the first 16 windows of one fit of ``est``."""
+    est.fit(X, y)
+    out = "decision_function" if isinstance(est, EEGM2Classifier) else "reconstruct"
+    return est, est.history_[:, "train_loss"], getattr(est, out)(X[:16])
+
+
+def relative_gaps(fit, ref):
+    """Largest relative difference of the losses and of the outputs of two fits."""
+    (_, loss, out), (_, ref_loss, ref_out) = fit, ref
+    loss_gap = np.max(np.abs(np.subtract(loss, ref_loss)) / np.abs(ref_loss))
+    return loss_gap, np.abs(out - ref_out).max() / np.abs(ref_out).max()
+
+
 @pytest.mark.parametrize("cls", [EEGM2Pretrainer, EEGM2Classifier])
 @pytest.mark.parametrize("precision", ["32", "bf16"])
 def test_estimators_train_the_same_with_cuda_graphs(cls, precision):
-    """fit with cuda_graphs=True replays every full batch (the last, smaller one runs eagerly)
-    and reaches the losses and weights of cuda_graphs=False; the graphs are freed after fit."""
+    """fit with cuda_graphs=True replays every full batch (the last, smaller one runs
+    eagerly) and reaches the losses and outputs of cuda_graphs=False, as close as two eager
+    fits are to each other (mamba-ssm's backward adds atomically, and AdamW turns tiny
+    gradient differences into whole steps); the graphs are freed after fit."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((72, 19, 512)).astype("float32")  # 4 full batches of 16 + 8
     y = np.array(["rest", "task"] * 36)
-    fits = {}
-    for flag in (False, True):
+    fits, replays = [], []
+    for flag in (False, False, True):
         counter = CountReplays()
         est = cls(
             cuda_graphs=flag, max_epochs=2, batch_size=16, precision=precision, device="cuda",
             random_state=0, verbose=0, callbacks=[("count", counter)],
         )  # fmt: skip
-        fits[flag] = (est.fit(X, y), counter.replays)
-    (eager, _), (graphed, replays) = fits[False], fits[True]
-    assert replays == [4, 8]  # 4 full batches an epoch
-    assert graphed.net_.__dict__.get("_training_graphs") is None
+        fits.append(fit_outputs(est, X, y))
+        replays.append(counter.replays)
+    eager, eager_again, graphed = fits
+    assert replays == [[0, 0], [0, 0], [4, 8]]  # 4 full batches an epoch
+    assert graphed[0].net_.__dict__.get("_training_graphs") is None
     tol = 1e-3 if precision == "32" else 3e-2
-    np.testing.assert_allclose(
-        graphed.history_[:, "train_loss"], eager.history_[:, "train_loss"], rtol=tol
-    )
-    out = "decision_function" if cls is EEGM2Classifier else "reconstruct"
-    a, b = getattr(graphed, out)(X[:16]), getattr(eager, out)(X[:16])
-    assert np.abs(a - b).max() / np.abs(b).max() < tol * 10
+    noise_loss, noise_out = relative_gaps(eager_again, eager)
+    gap_loss, gap_out = relative_gaps(graphed, eager)
+    assert gap_loss <= max(tol, 3 * noise_loss), (gap_loss, noise_loss)
+    assert gap_out <= max(10 * tol, 3 * noise_out), (gap_out, noise_out)
 
 
 def test_whole_unet_records_with_light_checkpointing():

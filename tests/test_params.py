@@ -55,7 +55,7 @@ def test_every_row_belongs_to_an_estimator():
     assert set(SHARED_PARAMS) == set(signature_params("pretrainer")) & set(
         signature_params("classifier")
     )
-    assert len(SHARED_PARAMS) == 27
+    assert len(SHARED_PARAMS) == 28
 
 
 @pytest.mark.parametrize("kind", ESTIMATORS)

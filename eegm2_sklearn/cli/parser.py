@@ -121,7 +121,7 @@ def _add_training_args(p: argparse.ArgumentParser, *, pretrain: bool) -> None:
     _add_param(g, "max_epochs", default=100 if pretrain else 30)
     for name in ("batch_size", "lr", "weight_decay", "lr_schedule", "validation_split"):
         _add_param(g, name)
-    for name in ("patience", "scaling", "device", "precision", "backend", "num_workers"):
+    for name in ("patience", "scaling", "device", "precision", "backend", "compile", "num_workers"):
         _add_param(g, name)
     _add_param(g, "random_state", type=int, default=0)
     for name in ("checkpoint_dir", "checkpoint_every", "resume"):

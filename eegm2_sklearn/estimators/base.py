@@ -267,9 +267,12 @@ class EEGM2Base(BaseEstimator):
 
     def _cuda_graphs(self, device: torch.device) -> bool:
         """``cuda_graphs="auto"``: on with mamba-ssm's scan on CUDA; off with the PyTorch
-        scan, whose graph-safe (quadratic) form costs memory on long windows."""
+        scan, whose graph-safe (quadratic) form costs memory on long windows, and off under
+        ``compile=True``, where recording the compiled passes was not measured."""
         if self.cuda_graphs != "auto":
             return bool(self.cuda_graphs)
+        if self.compile:
+            return False
         return device.type == "cuda" and resolve_backend(self.backend, device) == "mamba_ssm"
 
     def _make_net(
@@ -320,7 +323,11 @@ class EEGM2Base(BaseEstimator):
             precision=self.precision,
             verbose=self.verbose,
             valid_dataset=valid_dataset,
-            net_options={**(net_options or {}), "cuda_graphs": self._cuda_graphs(device)},
+            net_options={
+                **(net_options or {}),
+                "cuda_graphs": self._cuda_graphs(device),
+                "compile_network": bool(self.compile),
+            },
         )
 
     def _fit_net(self, net, X_train, y_train, seed: int | None):

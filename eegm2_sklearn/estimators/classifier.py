@@ -71,8 +71,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Base):
         Hidden units of the head (paper: 128).
     lr, max_epochs, batch_size, weight_decay, lr_schedule, gradient_clip_value, \
 validation_split, patience, scaling, base_width, d_state, d_conv, expand, headdim, \
-chunk_size, device, backend, precision, checkpointing, cuda_graphs, num_workers, \
-random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
+chunk_size, device, backend, precision, checkpointing, cuda_graphs, compile, \
+num_workers, random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         As in :class:`~eegm2_sklearn.EEGM2Pretrainer`; ``validation_split`` is stratified
         by class.
 
@@ -147,6 +147,7 @@ random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         precision: str = "32",
         checkpointing: bool | str = False,
         cuda_graphs: bool | str = "auto",
+        compile: bool = False,
         num_workers: int = 0,
         random_state=None,
         verbose: int = 1,
@@ -181,6 +182,7 @@ random_state, verbose, callbacks, checkpoint_dir, checkpoint_every, resume :
         self.precision = precision
         self.checkpointing = checkpointing
         self.cuda_graphs = cuda_graphs
+        self.compile = compile
         self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose

@@ -185,6 +185,9 @@ _ROWS = (
     Param("cuda_graphs", "auto", lambda v: is_bool(v) or v == "auto", "'auto', True or False",
           "replay the training passes of full batches as CUDA graphs ('auto': with "
           "mamba-ssm's scan on CUDA)", saved=False),
+    Param("compile", False, is_bool, "True or False",
+          "run the passes of fit under torch.compile (compiles for minutes first)",
+          flag="--compile", saved=False),
     Param("num_workers", 0, py_int_ge(0), "an int >= 0", "DataLoader worker processes",
           flag="--num-workers"),
     _option("features", "stats", ("stats", "mean"),
@@ -216,8 +219,8 @@ ARCH_PARAMS = ("base_width", "d_state", "d_conv", "expand", "headdim", "chunk_si
 SHARED_PARAMS = (
     "lr", "max_epochs", "batch_size", "weight_decay", "lr_schedule", "gradient_clip_value",
     "validation_split", "patience", "scaling", *ARCH_PARAMS, "device", "backend", "precision",
-    "checkpointing", "cuda_graphs", "num_workers", "random_state", "verbose", "callbacks",
-    "checkpoint_dir", "checkpoint_every", "resume",
+    "checkpointing", "cuda_graphs", "compile", "num_workers", "random_state", "verbose",
+    "callbacks", "checkpoint_dir", "checkpoint_every", "resume",
 )  # fmt: skip
 
 #: Each estimator's own parameters (before the shared ones), in its signature's order.

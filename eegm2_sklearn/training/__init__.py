@@ -1,5 +1,5 @@
 """The skorch runtime behind the estimators: nets, sampling, checkpoints and resuming,
-data parallelism, devices, callbacks and saved weights.
+data parallelism, compilation, devices, callbacks and saved weights.
 
 Everything here takes plain values (seeds, folders, epochs, modules); the scikit-learn
 parameter rules live in :mod:`eegm2_sklearn.estimators`.
@@ -15,6 +15,7 @@ from .checkpoint_folder import (
     read_latest,
     select_checkpoint,
 )
+from .compiling import CompiledNetwork
 from .cuda_graphs import GraphedPasses, TrainingGraphs
 from .device import is_device, resolve_device
 from .fit import batched_inference, checkpoint_note, fit_net, training_seed
@@ -35,6 +36,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointInUseError",
     "ClassificationNet",
+    "CompiledNetwork",
     "EpochShuffleSampler",
     "GraphedPasses",
     "MaskedReconstructionNet",

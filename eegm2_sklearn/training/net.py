@@ -13,8 +13,10 @@ added here:
   shared out between processes under ``torchrun``), the forward pass of training through
   :class:`~torch.nn.parallel.DistributedDataParallel` when there are several processes, a
   check that stops training on a non-finite loss before the bad update, the agreement
-  of all processes on stopping after a SIGINT/SIGTERM, and with ``cuda_graphs=True`` the
-  training passes of full batches replayed as CUDA graphs (:mod:`.cuda_graphs`).
+  of all processes on stopping after a SIGINT/SIGTERM, with ``cuda_graphs=True`` the
+  training passes of full batches replayed as CUDA graphs (:mod:`.cuda_graphs`), and with
+  ``compile_network=True`` the passes of ``fit`` run under :func:`torch.compile`
+  (:mod:`.compiling`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from skorch.utils import to_tensor
 
 from ..models import masked_loss, span_mask
 from . import distributed
+from .compiling import CompiledNetwork
 from .cuda_graphs import TrainingGraphs
 from .sampler import EpochShuffleSampler
 
@@ -68,10 +71,20 @@ class _PrecisionMixin:
 class _TrainingMixin:
     """Resumable shuffling, data parallelism, non-finite loss and interrupt handling."""
 
-    def __init__(self, *args, shuffle_seed: int = 0, cuda_graphs: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        shuffle_seed: int = 0,
+        cuda_graphs: bool = False,
+        compile_network: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.shuffle_seed = shuffle_seed
         self.cuda_graphs = cuda_graphs
+        # not skorch's own ``compile``: that one replaces module_ by the compiled module,
+        # whose state_dict keys and type differ from the network's
+        self.compile_network = compile_network
         self.interrupt_signal_ = None  # set by the SIGINT/SIGTERM handler during fit
         self.train_sampler_ = None
         self.train_batch_size_ = None
@@ -148,30 +161,48 @@ class _TrainingMixin:
             object.__setattr__(self, "_training_graphs", graphs)  # not a skorch attribute
         return graphs
 
+    # ------------------------------------------------------------------ torch.compile
+    def _network(self, module: torch.nn.Module) -> torch.nn.Module:
+        """What a pass of ``fit`` calls: ``module``, or with ``compile_network=True`` its
+        compiled wrapper (one per module: the DDP wrapper in training, the module itself in
+        validation)."""
+        if not self.compile_network:
+            return module
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None:
+            compiled = {}
+            object.__setattr__(self, "_compiled", compiled)  # not a skorch attribute
+        held = compiled.get(id(module))
+        if held is None or held[0] is not module:
+            held = compiled[id(module)] = (module, CompiledNetwork(module))
+        return held[1]
+
     def infer(self, x, **fit_params):
         ddp = self._ddp_module() if self.module_.training else None
+        network = self._network(self.module_ if ddp is None else ddp)
         graphs = None if ddp is not None or fit_params else self._graphs()
         if graphs is not None:
             x = to_tensor(x, device=self.device)
-            out = graphs(self.module_, x)
+            out = graphs(network, x)
             if out is not None:
                 return out
             # another batch shape, or recording failed: this pass runs eagerly
-        if ddp is None:
+        if network is self.module_:
             return super().infer(x, **fit_params)
         x = to_tensor(x, device=self.device)
         with self.autocast():
-            return ddp(x, **fit_params)
+            return network(x, **fit_params)
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
-        object.__setattr__(self, "_ddp", None)
-        object.__setattr__(self, "_training_graphs", None)  # frees the graphs' memory
+        # after fit, predictions run the module itself; the graphs' memory is freed
+        for name in ("_ddp", "_training_graphs", "_compiled"):
+            object.__setattr__(self, name, None)
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_ddp", None)
-        state.pop("_training_graphs", None)
+        for name in ("_ddp", "_training_graphs", "_compiled"):
+            state.pop(name, None)
         return state
 
     # ------------------------------------------------------------------ one step
