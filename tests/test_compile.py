@@ -85,7 +85,8 @@ class CountCompiled(Callback):
 def test_compile_trains_like_eager_and_leaves_an_uncompiled_model():
     """Training and validation passes run compiled (the PyTorch scan's compiled form is
     the quadratic one: the same numbers up to float32 rounding); after fit the model is
-    the plain network, predictions run it uncompiled and the estimator pickles."""
+    the plain network, predictions (the estimator's and the skorch net's) run it
+    uncompiled and the estimator pickles."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 3, 64)).astype("float32")
     y = np.array(["a", "b"] * 20)
@@ -108,6 +109,9 @@ def test_compile_trains_like_eager_and_leaves_an_uncompiled_model():
     assert type(compiled.module_) is EEGM2Net
     assert compiled.module_.state_dict().keys() == eager.module_.state_dict().keys()
     assert compiled.net_.__dict__.get("_compiled") is None  # dropped after fit
+    counters.clear()
+    compiled.net_.forward(X[:4])  # skorch's own inference after fit: uncompiled too
+    assert counters["stats"]["unique_graphs"] == 0
     np.testing.assert_allclose(
         compiled.decision_function(X), eager.decision_function(X), rtol=1e-4, atol=1e-5
     )

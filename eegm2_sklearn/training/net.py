@@ -163,15 +163,12 @@ class _TrainingMixin:
 
     # ------------------------------------------------------------------ torch.compile
     def _network(self, module: torch.nn.Module) -> torch.nn.Module:
-        """What a pass of ``fit`` calls: ``module``, or with ``compile_network=True`` its
-        compiled wrapper (one per module: the DDP wrapper in training, the module itself in
-        validation)."""
-        if not self.compile_network:
-            return module
-        compiled = self.__dict__.get("_compiled")
+        """What a pass calls: ``module``, or during ``fit`` with ``compile_network=True``
+        its compiled wrapper (one per module: the DDP wrapper in training, the module
+        itself in validation)."""
+        compiled = self.__dict__.get("_compiled")  # a dict from on_train_begin to its end
         if compiled is None:
-            compiled = {}
-            object.__setattr__(self, "_compiled", compiled)  # not a skorch attribute
+            return module
         held = compiled.get(id(module))
         if held is None or held[0] is not module:
             held = compiled[id(module)] = (module, CompiledNetwork(module))
@@ -192,6 +189,10 @@ class _TrainingMixin:
         x = to_tensor(x, device=self.device)
         with self.autocast():
             return network(x, **fit_params)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        object.__setattr__(self, "_compiled", {} if self.compile_network else None)
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
