@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..validation import check_option
 from .blocks import CheckpointedBlock, MambaBlock
 from .mamba2 import Mamba2
 
@@ -161,8 +162,7 @@ class _Backbone(nn.Module):
 
     @checkpointing.setter
     def checkpointing(self, value: bool | str) -> None:
-        if value not in CHECKPOINTING:
-            raise ValueError(f"checkpointing must be one of False, True or 'light'; got {value!r}.")
+        check_option("checkpointing", value, CHECKPOINTING)
         self._checkpointing = value if value == "light" else bool(value)
         for module in self.modules():
             if isinstance(module, CheckpointedBlock):

@@ -321,6 +321,7 @@ def ssd_chunked_torch(
 
         chunk = None
         quad_chunk = chunk_size
+        capped = min(chunk_size, max(length, 1))  # no chunk longer than the sequence
         if method != "quadratic" and not host_sync_allowed(x):
             # 0. the factored form's range check reads a value back to the host, which a
             #    CUDA graph being recorded or a graph torch.compile traces cannot do
@@ -330,9 +331,9 @@ def ssd_chunked_torch(
                     "happen while a CUDA graph is recorded or torch.compile traces the scan. "
                     "Use method='auto' (the quadratic form there)."
                 )
-            quad_chunk = min(chunk_size, max(length, 1))
+            quad_chunk = capped
         elif method != "quadratic":
-            chunk = _factored_chunk(dA.detach(), min(chunk_size, max(length, 1)), cdt)
+            chunk = _factored_chunk(dA.detach(), capped, cdt)
             if chunk is None and method == "factored":
                 raise ValueError(
                     "method='factored' cannot be used: some chunk of "

@@ -22,6 +22,12 @@ and how it is checked:
 
 Recording can fail for reasons outside this package (a kernel that synchronises, an old
 driver); training then continues eagerly with a warning.
+
+Why not :func:`torch.cuda.make_graphed_callables`, which records the same pair: given a
+module, it replaces the module's ``forward`` in place (the fitted network would keep the
+graphs, and recording again would wrap them), its outputs and gradients are the graphs'
+own buffers (overwritten by the next replay while skorch still holds the previous
+output), and a failed recording is not undone.
 """
 
 from __future__ import annotations
